@@ -1,0 +1,1 @@
+"""The yikatong gateway service: database, pipeline, transports, scheduler, admin API, CLI."""
