@@ -72,10 +72,16 @@ def cli(ctx: click.Context, db_url: str | None, config_dir: Path, debug: bool, a
 
 
 def _register() -> None:
-    from gateway.cli import calendar_cmd, config_cmd, db_cmd
+    """Every ``gateway/cli/*_cmd.py`` module contributes its ``group`` (or ``command``)."""
+    import importlib
+    import pkgutil
 
-    for module in (config_cmd, db_cmd, calendar_cmd):
-        cli.add_command(module.group)
+    import gateway.cli as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if info.name.endswith("_cmd"):
+            module = importlib.import_module(f"gateway.cli.{info.name}")
+            cli.add_command(getattr(module, "group", None) or module.command)
 
 
 _register()
