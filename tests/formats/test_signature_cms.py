@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -114,6 +115,7 @@ def test_attached_signature_is_refused(tmp_path):
 # --------------------------------------------------------------------------- refusals, one error each
 
 
+@functools.cache
 def _good():
     return sign_detached([CONTENT], pki().key, pki().cert, signing_time=WHEN)
 
