@@ -127,18 +127,29 @@ class FlatReader:
                     continue
                 self._report(MalformedInput(
                     f"truncated: the last line has no line ending ({self._ending_name()} expected)",
-                    source=self.source, line=lineno, value=_preview(raw)))
+                    source=self.source, line=lineno, field="line_ending", value=self._preview(raw)))
                 yield lineno, raw
                 return
             if self._eol == b"\r\n":
                 if not raw.endswith(b"\r\n"):
                     self._report(MalformedInput("line ends with LF only; the layout says CRLF", source=self.source,
-                                                line=lineno, value=_preview(raw[:-1])))
+                                                line=lineno, field="line_ending", value=self._preview(raw[:-1])))
                     yield lineno, raw[:-1]
                     continue
                 yield lineno, raw[:-2]
             else:
                 yield lineno, raw[:-1]
+
+    def _preview(self, raw: bytes) -> str:
+        return _preview(raw, self.spec.encoding)
+
+    def _tag(self, raw: bytes) -> str:
+        """The record-type text of a line, for messages."""
+        spec = self.spec
+        if spec.kind == "fixed":
+            f = spec.detail.fields[0]
+            return self._preview(raw[f.start - 1:f.end])
+        return self._preview(raw.split(spec.delimiter.encode("ascii"), 1)[0][:20])
 
     def _ending_name(self) -> str:
         return "CRLF" if self._eol == b"\r\n" else "LF"
@@ -208,7 +219,7 @@ class FlatReader:
                 where = rec.fields[len(parts)].name if len(parts) < len(rec.fields) else f"(extra field {len(parts)})"
                 self._report(MalformedInput(f"{rec.kind} record has {len(parts)} fields, the layout says "
                                             f"{len(rec.fields)}", source=src, line=lineno, field=where,
-                                            value=_preview(raw)))
+                                            value=self._preview(raw)))
                 return None
             texts = [(f.name, t) for f, t in zip(rec.fields, parts)]
         values: dict[str, Any] = {}
@@ -242,7 +253,7 @@ class FlatReader:
         if spec.identify == "tag" and self._kind_of(raw, is_last=False) is not spec.header:
             self._report(MalformedInput("missing header: the first line is not a header record",
                                         source=self.source, line=lineno, field=spec.header.fields[0].name,
-                                        value=_preview(raw)))
+                                        value=self._tag(raw)))
             self._pending = first  # collecting: read it as whatever it is
             return
         values = self._parse(spec.header, raw, lineno)
@@ -264,16 +275,16 @@ class FlatReader:
             rec = self._kind_of(raw, is_last=self._peek() is None)
             if trailer_line is not None:
                 self._report(SchemaViolation(f"record after the trailer (line {trailer_line})", source=self.source,
-                                             line=lineno, value=_preview(raw)))
+                                             line=lineno, field=spec.detail.fields[0].name, value=self._tag(raw)))
                 continue
             if rec is None:
                 self._report(SchemaViolation("unknown record type", source=self.source, line=lineno,
-                                             field=spec.detail.fields[0].name, value=_preview(raw)))
+                                             field=spec.detail.fields[0].name, value=self._tag(raw)))
                 continue
             if rec is spec.header:
                 self._report(SchemaViolation("stray header record: the header is the first line only",
                                              source=self.source, line=lineno, field=rec.fields[0].name,
-                                             value=_preview(raw)))
+                                             value=self._tag(raw)))
                 continue
             if rec is spec.trailer:
                 trailer_line = lineno
@@ -329,8 +340,10 @@ class FlatReader:
                         source=self.source, line=lineno, field=f.name, value=declared))
 
 
-def _preview(raw: bytes, limit: int = 120) -> bytes:
-    return raw if len(raw) <= limit else raw[:limit] + b"..."
+def _preview(raw: bytes, encoding: str, limit: int = 120) -> str:
+    """A readable excerpt of a line for an error's ``value`` (undecodable bytes shown as escapes)."""
+    text = raw[:limit].decode(encoding, "backslashreplace")
+    return text + "..." if len(raw) > limit else text
 
 
 def open_flat(stream: BinaryIO, spec: FileSpec, *, source: str, collect: bool = False,
