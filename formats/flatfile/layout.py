@@ -62,12 +62,13 @@ reader then puts the sequence number (as text, ``"1"``, ``"2"`` ...) into ``end_
 ``original_end_to_end_id``, and the caller, who knows the order it wrote, resolves it.
 
 >>> spec = {"name": "t", "instruction": {"kind": "delimited", "identify": "position", "detail": {"fields": [
-...     {"name": "sequence", "type": "int"}, {"name": "amount", "type": "money"}]}}}
+...     {"name": "sequence", "type": "int"}, {"name": "name", "type": "str"}, {"name": "amount", "type": "money"},
+...     {"name": "account", "type": "str"}]}}}
 >>> layout_from_mapping(spec, source="t.toml")
 Traceback (most recent call last):
 ...
 formats.flatfile.layout.LayoutError: t.toml: 1 problem in layout
-t.toml: instruction.detail.fields[1].type: unknown type 'money' (one of str, int, date, yuan2, fen, enum, filler)
+t.toml: instruction.detail.fields[2].type: unknown type 'money' (one of str, int, date, yuan2, fen, enum, filler)
 """
 
 from __future__ import annotations
@@ -215,6 +216,7 @@ _DATE_FORMAT = re.compile(r"^(%[Ymd]|[-/.])+$")
 class _Problems:
     def __init__(self) -> None:
         self.items: list[tuple[str, str]] = []
+        self.broken: set[tuple[str, str]] = set()  # (record path, field name) of fields with problems
 
     def add(self, path: str, msg: str) -> None:
         self.items.append((path, msg))
@@ -368,6 +370,12 @@ def _record(data: Any, path: str, role: str, rkind: str, fixed: bool, identify: 
     if raw is not None and not raw:
         p.add(f"{path}.fields", "empty")
     fields = [_field(f, f"{path}.fields[{i}]", role, rkind, fixed, encoding, p) for i, f in enumerate(raw or [])]
+    for f in raw or []:
+        if isinstance(f, dict) and isinstance(f.get("name"), str):
+            p.broken.add((path, f["name"]))
+    for f in fields:
+        if f is not None:
+            p.broken.discard((path, f.name))
     seen: set[str] = set()
     for i, f in enumerate(fields):
         if f is None:
@@ -383,13 +391,16 @@ def _record(data: Any, path: str, role: str, rkind: str, fixed: bool, identify: 
                                                   f"(fields must follow each other without gap or overlap)")
             expected = f.end + 1
     tag = None
-    if identify == "tag" and fields and fields[0] is not None:
-        tag = fields[0].value
-        if tag is None:
+    if identify == "tag" and raw:
+        tag = raw[0].get("value") if isinstance(raw[0], dict) else None
+        if not isinstance(tag, str):
             p.add(f"{path}.fields[0].value", "with identify = 'tag' the first field must be a constant record type")
-    if len(p.items) > n0:
+    good = tuple(f for f in fields if f is not None)
+    if not good:
         return None
-    return RecordSpec(kind=rkind, fields=tuple(fields), tag=tag)
+    # With problems, a partial record is still returned so that checks across records can run;
+    # the layout as a whole is refused anyway.
+    return RecordSpec(kind=rkind, fields=good, tag=tag)
 
 
 def _file(data: Any, path: str, role: str, p: _Problems) -> FileSpec | None:
@@ -434,14 +445,15 @@ def _file(data: Any, path: str, role: str, p: _Problems) -> FileSpec | None:
         elif rkind == "detail":
             p.add(f"{path}.detail", "missing")
     detail = records.get("detail")
+    dpath = f"{path}.detail"
     if detail is not None:
-        if detail.field(key) is None and key in ("sequence", "reference"):
+        if detail.field(key) is None and key in ("sequence", "reference") and (dpath, key) not in p.broken:
             p.add(f"{path}.key", f"key {key!r} names no field of the detail record")
-        if role == "result" and detail.field("status") is None:
+        if role == "result" and detail.field("status") is None and (dpath, "status") not in p.broken:
             p.add(f"{path}.detail.fields", "a result detail needs a 'status' enum field")
         if role == "instruction":
             for needed in ("name", "amount", "account"):
-                if detail.field(needed) is None:
+                if detail.field(needed) is None and (dpath, needed) not in p.broken:
                     p.add(f"{path}.detail.fields", f"an instruction detail needs a {needed!r} field")
         for rkind in ("header", "trailer"):
             rec = records.get(rkind)
@@ -450,9 +462,11 @@ def _file(data: Any, path: str, role: str, p: _Problems) -> FileSpec | None:
             for i, f in enumerate(rec.fields):
                 if f.control == "sum":
                     target = detail.field(f.of)
+                    if (dpath, f.of) in p.broken:
+                        continue
                     if target is None or target.type not in AMOUNT_TYPES:
                         p.add(f"{path}.{rkind}.fields[{i}].of", f"{f.of!r} is not an amount field of the detail")
-    present = [r for r in records.values() if r is not None]
+    present = [r for r in records.values() if r is not None and r.tag is not None]
     if identify == "tag":
         tags = [r.tag for r in present]
         if len(set(tags)) != len(tags):
