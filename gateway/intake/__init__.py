@@ -1,0 +1,1 @@
+"""Roster intake: a department's approved roster becomes an immutable batch [Art. 15-16]."""

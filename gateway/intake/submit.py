@@ -1,0 +1,162 @@
+"""``submit_roster``: an approved roster becomes an immutable batch, validated [Art. 15-16, 18].
+
+Everything happens in one database transaction: the batch, its items (personal data encrypted,
+with blind indexes), the ``submitted`` event, the validation findings and the resulting
+``validated`` / ``rejected_by_validation`` events. A roster with any problem is refused whole
+before anything is written; the same file cannot be submitted twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from formats.money import to_fen
+from gateway.config.model import Config, Policy
+from gateway.db.models import Batch, Finding as FindingRow, Item, ItemEvent
+from gateway.errors import YktError
+from gateway.intake.roster import RosterRow, read_roster
+from gateway.privacy import PiiVault
+from gateway.validation.model import Candidate, Finding
+from reconciliation.lifecycle import REJECTED_BY_VALIDATION, SUBMITTED, VALIDATED
+
+CHUNK = 5000
+PERIOD = re.compile(r"(20\d\d)-(0[1-9]|1[0-2])")
+
+Validator = Callable[..., Iterator[tuple[Candidate, list[Finding]]]]
+
+
+class SubmissionRefused(YktError):
+    """The submission is refused before anything is written (duplicate file, unknown policy …)."""
+
+
+@dataclass(frozen=True)
+class SubmissionResult:
+    batch_id: int
+    ref: str
+    item_count: int
+    total_fen: int
+    validated: int
+    rejected: int
+    held_for_review: int
+    findings: int
+
+
+def end_to_end_id(batch_id: int, seq: int) -> str:
+    """The reference that travels to the bank and back: 18 digits, unique, bank-safe."""
+    return f"{batch_id:010d}{seq:08d}"
+
+
+def _bank_lookup(cfg: Config, county: str) -> dict[str, str]:
+    out = {}
+    for b in cfg.banks_for_county(county):
+        out[b.id] = b.id
+        out[b.bank_code] = b.id
+    return out
+
+
+def _allocate_ids(session: Session, n: int) -> Iterator[int]:
+    """``n`` fresh item ids. PostgreSQL: from the sequence (safe with concurrent writers);
+    SQLite: after the current maximum (the write transaction is already exclusive)."""
+    if session.bind.dialect.name == "postgresql":
+        rows = session.execute(sa.text("SELECT nextval('items_id_seq') FROM generate_series(1, :n)"), {"n": n})
+        yield from (r[0] for r in rows)
+    else:
+        start = (session.execute(sa.select(sa.func.max(Item.id))).scalar() or 0) + 1
+        yield from range(start, start + n)
+
+
+def _default_validator() -> Validator:
+    from gateway.validation.engine import validate
+
+    return validate
+
+
+def submit_roster(session: Session, cfg: Config, vault: PiiVault, *, data: bytes, source_name: str,
+                  policy_code: str, period: str, submitted_by: str, now: dt.datetime,
+                  validator: Validator | None = None, corrects_batch_id: int | None = None,
+                  progress: Callable[[int], None] | None = None) -> SubmissionResult:
+    """Import, validate and record one roster as a batch. The caller commits the session."""
+    policy: Policy | None = cfg.policies.get(policy_code)
+    if policy is None:
+        raise SubmissionRefused(f"unknown policy {policy_code!r}", zh=f"政策清单中没有补贴项目 {policy_code}")
+    if not PERIOD.fullmatch(period):
+        raise SubmissionRefused(f"period must be YYYY-MM, got {period!r}", zh="发放期间格式应为 YYYY-MM")
+    sha = hashlib.sha256(data).hexdigest()
+    dup = session.execute(sa.select(Batch.ref).where(Batch.content_sha256 == sha, Batch.policy_code == policy_code,
+                                                     Batch.period == period)).scalar()
+    if dup:
+        raise SubmissionRefused(f"{source_name}: this exact file was already submitted as batch {dup}",
+                                zh=f"该名册已作为批次 {dup} 提交过，不能重复提交")
+    department = cfg.departments[policy.department]
+    banks = _bank_lookup(cfg, department.county)
+    units = {u.code for u in cfg.units.values() if u.county == department.county}
+
+    def rows() -> Iterator[RosterRow]:
+        return read_roster(data, source=source_name, known_banks=banks, known_units=units)
+
+    count, total = 0, 0
+    for row in rows():  # first pass: everything is checked before anything is written
+        count += 1
+        total += to_fen(row.amount)
+
+    ref = f"{policy_code}-{period}-{sha[:10]}"
+    batch = Batch(ref=ref, policy_code=policy_code, period=period, county_code=department.county,
+                  department_code=department.code, submitted_by=submitted_by, submitted_at=now,
+                  source_name=Path(source_name).name, content_sha256=sha, item_count=count, total_fen=total,
+                  corrects_batch_id=corrects_batch_id)
+    session.add(batch)
+    session.flush()
+    ids = _allocate_ids(session, count)
+    validate = validator or _default_validator()
+    candidates = (Candidate(r.row, r.name, r.id_number, r.account, r.amount, r.unit, r.bank, policy_code, period,
+                            r.proxy_name, r.proxy_id_number) for r in rows())
+    stats = {"validated": 0, "rejected": 0, "review": 0, "findings": 0}
+    items, events, findings = [], [], []
+
+    def flush() -> None:
+        if items:
+            session.execute(sa.insert(Item), items)
+            session.execute(sa.insert(ItemEvent), events)
+        if findings:
+            session.execute(sa.insert(FindingRow), findings)
+        if progress:
+            progress(len(items))
+        items.clear(), events.clear(), findings.clear()
+
+    for cand, found in validate(candidates, policy=policy, config=cfg, session=session, vault=vault, now=now):
+        item_id = next(ids)
+        enc, bi = vault.encrypt, vault.blind_index
+        items.append(dict(id=item_id, batch_id=batch.id, seq=cand.seq, end_to_end_id=end_to_end_id(batch.id, cand.seq),
+                          unit_code=cand.unit_code, bank_id=cand.bank_id, amount_fen=to_fen(cand.amount),
+                          name_enc=enc(cand.name), id_number_enc=enc(cand.id_number), account_enc=enc(cand.account),
+                          id_hash=bi("id", cand.id_number), account_hash=bi("account", cand.account),
+                          proxy_name_enc=enc(cand.proxy_name) if cand.proxy_name else None,
+                          proxy_id_hash=bi("id", cand.proxy_id_number) if cand.proxy_id_number else None))
+        events.append(dict(item_id=item_id, state=SUBMITTED, at=now, source="intake"))
+        for f in found:
+            findings.append(dict(batch_id=batch.id, item_id=item_id, code=f.code, severity=f.severity,
+                                 message_zh=f.message_zh, message_en=f.message_en,
+                                 evidence=json.dumps(f.evidence, ensure_ascii=False, default=str), at=now))
+        stats["findings"] += len(found)
+        if any(f.rejects for f in found):
+            events.append(dict(item_id=item_id, state=REJECTED_BY_VALIDATION, at=now, source="validation"))
+            stats["rejected"] += 1
+        elif found:
+            stats["review"] += 1  # held as submitted until a person clears the review findings
+        else:
+            events.append(dict(item_id=item_id, state=VALIDATED, at=now, source="validation"))
+            stats["validated"] += 1
+        if len(items) >= CHUNK:
+            flush()
+    flush()
+    return SubmissionResult(batch.id, ref, count, total, stats["validated"], stats["rejected"], stats["review"],
+                            stats["findings"])

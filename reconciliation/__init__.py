@@ -1,0 +1,1 @@
+"""Reconciliation: the item lifecycle, matching bank returns to items, resubmission, deadlines."""
