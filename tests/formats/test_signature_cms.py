@@ -196,3 +196,74 @@ def test_damaged_real_signature_gives_a_format_error_or_still_verifies(data):
     assert signed_attrs_at > 0
     assert not (len(good) - 256 <= at), "a changed signature value (RSA-2048, ends the DER) verified"
     assert not (signed_attrs_at <= at < signed_attrs_at + 2 + 0x69), "changed signed attributes verified"
+
+
+# --------------------------------------------------------------------------- the scheme registry
+
+
+def test_registry_gives_each_scheme_one_face():
+    from formats.signature import get_scheme
+    from formats.signature.keys import make_sm2_keypair
+
+    p = pki()
+    cms_scheme = get_scheme("cms")
+    sig = cms_scheme.sign(chunked(CONTENT), p.key, p.cert, signing_time=WHEN)
+    assert cms_scheme.verify(chunked(CONTENT), sig, p.cert, source="f") is None
+    with pytest.raises(SignatureInvalid):
+        cms_scheme.verify([b"other"], sig, p.cert, source="f")
+
+    private_hex, public_hex = make_sm2_keypair()
+    sm2_scheme = get_scheme("sm2")
+    sig = sm2_scheme.sign(chunked(CONTENT), private_hex.encode(), public_hex.encode())
+    sm2_scheme.verify(chunked(CONTENT), sig, public_hex.encode(), source="f")
+    with pytest.raises(Unsigned):
+        sm2_scheme.verify([CONTENT], b"", public_hex, source="f")
+
+    xml_scheme = get_scheme("xmldsig")
+    signed = xml_scheme.sign(b"<r><a>1</a></r>", p.key, p.cert)
+    assert xml_scheme.verify(signed, p.cert, source="f") == b"<r><a>1</a></r>"
+    assert (cms_scheme.kind, sm2_scheme.kind, xml_scheme.kind) == ("detached", "detached", "enveloped")
+
+
+@pytest.mark.parametrize("name", ["CMS", "rsa", "", None])
+def test_unknown_scheme_is_a_format_error_naming_the_known_ones(name):
+    from formats.signature import get_scheme
+
+    with pytest.raises(FormatError, match="cms, sm2, xmldsig"):
+        get_scheme(name)
+
+
+@pytest.mark.parametrize("module", ["__init__", "cms", "keys", "sm2", "xmldsig"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    name = "formats.signature" if module == "__init__" else f"formats.signature.{module}"
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.failed == 0 and result.attempted > 0
+
+
+# --------------------------------------------------------------------------- keys.py certificates serve TLS too
+
+
+@needs_openssl
+@pytest.mark.parametrize(
+    "server, client, purpose, ok",
+    [
+        (True, False, "sslserver", True),
+        (False, True, "sslclient", True),
+        (True, True, "sslclient", True),
+        (True, False, "sslclient", False),  # the check can fail: EKU is honoured
+    ],
+)
+def test_leaf_certificates_verify_for_their_tls_purpose(tmp_path, server, client, purpose, ok):
+    from formats.signature.keys import make_leaf
+
+    p = pki()
+    _, cert = make_leaf(p.ca_key, p.ca_cert, "bank-sim", server=server, client=client, key_type="ec")
+    result = run_tool("openssl", "verify", "-CAfile", write(tmp_path, "ca.pem", p.ca_cert), "-purpose", purpose,
+                      write(tmp_path, "leaf.pem", cert))
+    assert (result.returncode == 0) is ok, result.stdout + result.stderr
+    if ok:
+        assert b"127.0.0.1" in run_tool("openssl", "x509", "-noout", "-ext", "subjectAltName",
+                                        "-in", tmp_path / "leaf.pem").stdout
