@@ -64,8 +64,8 @@ class Reason:
 
 
 def normalize_bank_text(text: str) -> str:
-    """Fold full-width forms (NFKC), drop whitespace and trailing punctuation: the matching key."""
-    folded = unicodedata.normalize("NFKC", text)
+    """Fold full-width forms (NFKC) and case, drop whitespace and trailing punctuation: the matching key."""
+    folded = unicodedata.normalize("NFKC", text).upper()
     folded = "".join(ch for ch in folded if not ch.isspace())
     return folded.strip("。.!！,，;；:：")
 
