@@ -150,10 +150,6 @@ def test_key_and_certificate_must_belong_together():
 # --------------------------------------------------------------------------- whole-document signing
 
 
-def _wrap_slotless(ns: str) -> bytes:
-    return f'<Document xmlns="{ns}"><CstmrPmtStsRpt><GrpHdr><MsgId>X</MsgId></GrpHdr></CstmrPmtStsRpt></Document>'.encode()
-
-
 PLACEMENT = [
     ("existing slot", PAIN002.replace(b"</CstmrPmtStsRpt>", b"<SplmtryData><Envlp/></SplmtryData></CstmrPmtStsRpt>"),
      False, "CstmrPmtStsRpt/SplmtryData/Envlp"),
