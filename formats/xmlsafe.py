@@ -76,6 +76,7 @@ class GuardedStream(io.RawIOBase):
         self._tail = b""
         self._started = False
         self.error: FormatError | None = None
+        self.tee = None  # called with every chunk after the checks (the XSD validator)
 
     def readable(self) -> bool:
         return True
@@ -138,6 +139,8 @@ class GuardedStream(io.RawIOBase):
             self._fail(MalformedInput("input stream must yield bytes", source=self.source, line=self.line))
         chunk = bytes(chunk)
         self.check(chunk)
+        if self.tee is not None:
+            self.tee(chunk)
         return chunk
 
     def readinto(self, b) -> int:  # pragma: no cover - lxml uses read()
@@ -149,12 +152,58 @@ class GuardedStream(io.RawIOBase):
 def _syntax_error(
     exc: etree.XMLSyntaxError | etree.XMLSchemaError, source: str, fallback_line: int | None = None
 ) -> FormatError:
-    line = getattr(exc, "lineno", None) or (getattr(exc, "position", None) or (None,))[0] or fallback_line
-    msg = str(exc) or exc.__class__.__name__
-    domain = getattr(exc, "domain", None)
-    if domain == etree.ErrorDomains.SCHEMASV:
-        return SchemaViolation(f"breaks the XSD: {msg}", source=source, line=line)
-    return MalformedInput(f"not well-formed XML: {msg}", source=source, line=line)
+    """Wrap an lxml error. libxml2 reports no line for XSD violations found while streaming;
+    then ``fallback_line`` (the last element seen) is used and the message says "after"."""
+    line = getattr(exc, "lineno", None) or (getattr(exc, "position", None) or (None,))[0]
+    msg = getattr(exc, "msg", None) or str(exc) or exc.__class__.__name__
+    log = list(getattr(exc, "error_log", None) or [])
+    mine = [entry for entry in log if entry.message.strip() == str(msg).strip()] or log[-1:]
+    if any(entry.domain_name in ("SCHEMASV", "SCHEMAP") for entry in mine):
+        if line:
+            return SchemaViolation(f"breaks the XSD: {msg}", source=source, line=line)
+        where = f" after line {fallback_line}" if fallback_line else ""
+        return SchemaViolation(f"breaks the XSD{where}: {msg}", source=source, line=fallback_line)
+    return MalformedInput(f"not well-formed XML: {msg}", source=source, line=line or fallback_line)
+
+
+class _StreamingValidator:
+    """Validates the same bytes against an XSD in a second, tree-discarding parser.
+
+    lxml's ``iterparse(schema=...)`` silently *recovers* from well-formedness errors (a bare
+    ``&``, a truncated file) — data would be lost without an error. So the event parser stays
+    strict and schema-free, and this validator is fed every chunk beside it.
+    """
+
+    def __init__(self, schema: etree.XMLSchema, tag, source: str, guarded: GuardedStream, last_line) -> None:
+        self._parser = etree.XMLPullParser(events=("end",), tag=tag, schema=schema, **_parser_options())
+        self._source = source
+        self._guarded = guarded
+        self._last_line = last_line
+
+    def _fail(self, exc: Exception) -> None:
+        line = self._last_line()
+        err = _syntax_error(exc, self._source, line) if isinstance(exc, etree.LxmlError) else MalformedInput(
+            f"cannot validate: {exc}", source=self._source, line=line)
+        if not isinstance(err, SchemaViolation):  # the strict parser reports well-formedness itself
+            return
+        self._guarded.error = self._guarded.error or err
+        raise self._guarded.error
+
+    def feed(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        try:
+            self._parser.feed(chunk)
+            for _, elem in self._parser.read_events():
+                release(elem)
+        except (etree.LxmlError, ValueError) as exc:
+            self._fail(exc)
+
+    def close(self) -> None:
+        try:
+            self._parser.close()
+        except (etree.LxmlError, ValueError) as exc:
+            self._fail(exc)
 
 
 def safe_iterparse(
@@ -169,8 +218,10 @@ def safe_iterparse(
     """Stream ``(event, element)`` pairs from ``stream`` with the hardened settings.
 
     ``stream`` is a binary file object (or bytes). When ``schema`` is given the document is
-    validated while it streams: the first violation raises :class:`SchemaViolation` at its
-    line. The caller should :func:`release` elements it has handled so memory stays flat.
+    validated while it streams (by a second parser fed the same chunks, see
+    :class:`_StreamingValidator`): the first violation raises :class:`SchemaViolation`; libxml2
+    gives no line for it, so the line of the last element seen is named ("after line N").
+    The caller should :func:`release` elements it has handled so memory stays flat.
 
     Raises only :class:`FormatError` subclasses for bad input: :class:`HostileInput`,
     :class:`MalformedInput`, :class:`SchemaViolation`.
@@ -178,8 +229,13 @@ def safe_iterparse(
     if isinstance(stream, (bytes, bytearray, memoryview)):
         stream = io.BytesIO(bytes(stream))
     guarded = GuardedStream(stream, source=source, max_bytes=max_bytes)
+    last_line = None
+    validator = None
+    if schema is not None:
+        validator = _StreamingValidator(schema, tag, source, guarded, lambda: last_line or guarded.line)
+        guarded.tee = validator.feed
     try:
-        it = etree.iterparse(guarded, events=tuple(events), tag=tag, schema=schema, **_parser_options())
+        it = etree.iterparse(guarded, events=tuple(events), tag=tag, **_parser_options())
     except (etree.LxmlError, TypeError, ValueError) as exc:  # pragma: no cover - bad arguments
         raise MalformedInput(f"cannot start parser: {exc}", source=source) from exc
     while True:
@@ -187,7 +243,9 @@ def safe_iterparse(
             item = next(it)
         except StopIteration:
             if guarded.error is not None:
-                raise guarded.error
+                raise guarded.error from None
+            if validator is not None:
+                validator.close()
             return
         except FormatError:
             raise
@@ -199,6 +257,7 @@ def safe_iterparse(
             if guarded.error is not None:
                 raise guarded.error from None
             raise MalformedInput(f"cannot parse XML: {exc}", source=source, line=guarded.line) from None
+        last_line = item[1].sourceline or last_line
         yield item
 
 
