@@ -1,0 +1,207 @@
+"""Benchmark of the ISO 20022 codecs: time and peak memory per case, each in a fresh process.
+
+    python bench/bench_formats.py [--sizes 10000,100000] [--full]
+
+Cases, for every size N:
+
+* ``pain001_ours``   — write N transactions with ``write_pain001`` to a file, signed with the
+  ``StreamingEnvelopedSigner`` when available, then validate the file against the official
+  XSD while streaming (``safe_iterparse`` with schema). Time is generate+sign+validate.
+* ``pain001_sepaxml`` — ``sepaxml`` building the same N transactions (export without
+  validation), for comparison (skipped above 100k: it holds the whole tree).
+* ``pain002_parse`` / ``camt054_parse`` — read and XSD-validate an N-entry file (written
+  beforehand in another process) with ``open_pain002`` / ``open_camt054``.
+
+Peak RSS is the child's own ``ru_maxrss``. Results go to ``bench/results/formats.json``.
+Targets: ours <= 1/3 of sepaxml's time; peak RSS <= 64 MB at every size; parsing >= 50,000/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import pathlib
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "formats.json"
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+# --------------------------------------------------------------------------- cases (run in a child)
+
+
+def case_pain001_ours(n: int, workdir: pathlib.Path) -> dict:
+    from formats.iso20022.pain001 import write_pain001
+    from formats.iso20022.testing import sample_credit_transfers, sample_payment_header
+    from formats.xmlsafe import release, safe_iterparse
+    from formats.xsd import schema_for
+
+    signer = None
+    try:
+        from formats.signature.keys import make_leaf, make_test_ca
+        from formats.signature.xmldsig import StreamingEnvelopedSigner
+
+        ca_key, ca_cert = make_test_ca("bench CA")
+        key, cert = make_leaf(ca_key, ca_cert, "bench")
+        signer = StreamingEnvelopedSigner(key, cert)
+    except ImportError:  # pragma: no cover
+        pass
+    schema = schema_for("pain.001.001.09")
+    path = workdir / f"pain001-{n}.xml"
+    t0 = time.perf_counter()
+    with open(path, "wb") as out:
+        result = write_pain001(out, sample_payment_header(n), sample_credit_transfers(n), signer=signer)
+    t1 = time.perf_counter()
+    count = 0
+    with open(path, "rb") as f:
+        for _, el in safe_iterparse(f, source=str(path), tag="{*}CdtTrfTxInf", schema=schema, max_bytes=1 << 40):
+            count += 1
+            release(el)
+    t2 = time.perf_counter()
+    assert count == n
+    return {"seconds": t2 - t0, "generate_sign_s": t1 - t0, "validate_s": t2 - t1, "bytes": result.bytes_written,
+            "signed": result.signed}
+
+
+def case_pain001_sepaxml(n: int, workdir: pathlib.Path) -> dict:
+    from sepaxml import SepaTransfer
+
+    t0 = time.perf_counter()
+    config = {"name": "某县财政局", "IBAN": "NL50BANK1234567890", "BIC": "BANKNL2A", "batch": True, "currency": "EUR"}
+    sepa = SepaTransfer(config, schema="pain.001.001.09", clean=False)
+    for i in range(1, n + 1):
+        sepa.add_payment({"name": "张三", "IBAN": "NL50BANK1234567890", "BIC": "BANKNL2A", "amount": 10000 + i % 50000,
+                          "execution_date": dt.date(2026, 11, 3), "description": "耕地地力保护补贴 2026-11",
+                          "endtoend_id": f"E{i:010d}"})
+    data = sepa.export(validate=False)
+    return {"seconds": time.perf_counter() - t0, "bytes": len(data)}
+
+
+def _prepare(kind: str, n: int, workdir: pathlib.Path) -> pathlib.Path:
+    path = workdir / f"{kind}-{n}.xml"
+    if path.exists():
+        return path
+    from formats.iso20022 import testing as t
+
+    with open(path, "wb") as out:
+        if kind == "pain002":
+            from formats.iso20022.pain002 import write_pain002
+
+            write_pain002(out, t.sample_status_header(n), t.sample_status_lines(n))
+        else:
+            from formats.iso20022.camt054 import write_camt054
+
+            write_camt054(out, t.sample_notification_header(), t.sample_entries(n))
+    return path
+
+
+def case_pain002_parse(n: int, workdir: pathlib.Path) -> dict:
+    from formats.iso20022.pain002 import open_pain002
+
+    path = workdir / f"pain002-{n}.xml"
+    t0 = time.perf_counter()
+    with open(path, "rb") as f:
+        count = sum(1 for _ in open_pain002(f, source=str(path)))
+    secs = time.perf_counter() - t0
+    assert count == n
+    return {"seconds": secs, "entries_per_s": n / secs}
+
+
+def case_camt054_parse(n: int, workdir: pathlib.Path) -> dict:
+    from formats.iso20022.camt054 import open_camt054
+
+    path = workdir / f"camt054-{n}.xml"
+    t0 = time.perf_counter()
+    with open(path, "rb") as f:
+        count = sum(1 for _ in open_camt054(f, source=str(path)))
+    secs = time.perf_counter() - t0
+    assert count == n
+    return {"seconds": secs, "entries_per_s": n / secs}
+
+
+CASES = {
+    "pain001_ours": case_pain001_ours,
+    "pain001_sepaxml": case_pain001_sepaxml,
+    "pain002_parse": case_pain002_parse,
+    "camt054_parse": case_camt054_parse,
+}
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def _child(args: list[str]) -> dict:
+    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(HERE.parent)})
+    if proc.returncode != 0:
+        raise SystemExit(f"case {args} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--full", action="store_true", help="also 1,000,000")
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.prepare:
+        _prepare(args.prepare, args.n, pathlib.Path(args.workdir))
+        print(json.dumps({}))
+        return
+    if args.case:
+        result = CASES[args.case](args.n, pathlib.Path(args.workdir))
+        result["peak_rss_mb"] = _rss_mb()
+        print(json.dumps(result))
+        return
+
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.full and 1_000_000 not in sizes:
+        sizes.append(1_000_000)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ykt-bench-") as tmp:
+        for n in sizes:
+            for kind in ("pain002", "camt054"):
+                _child(["--prepare", kind, "--n", str(n), "--workdir", tmp])
+            for case in CASES:
+                if case == "pain001_sepaxml" and n > 100_000:
+                    continue
+                r = _child(["--case", case, "--n", str(n), "--workdir", tmp])
+                rows.append({"case": case, "n": n, **r})
+                for f in pathlib.Path(tmp).glob("pain001-*.xml"):
+                    f.unlink()
+    by = {(r["case"], r["n"]): r for r in rows}
+    for n in sizes:
+        ours, theirs = by.get(("pain001_ours", n)), by.get(("pain001_sepaxml", n))
+        if ours and theirs:
+            ours["ratio_to_sepaxml"] = ours["seconds"] / theirs["seconds"]
+    summary = {
+        "python": sys.version.split()[0],
+        "rows": rows,
+        "targets": {"ratio_to_sepaxml_max": 1 / 3, "peak_rss_mb_max": 64, "entries_per_s_min": 50_000},
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(summary, indent=2))
+    print(f"{'case':<18}{'N':>10}{'seconds':>10}{'rss MB':>9}{'per s':>12}{'vs sepaxml':>12}")
+    for r in rows:
+        per_s = r.get("entries_per_s") or r["n"] / r["seconds"]
+        ratio = f"{r['ratio_to_sepaxml']:.2f}" if "ratio_to_sepaxml" in r else ""
+        print(f"{r['case']:<18}{r['n']:>10}{r['seconds']:>10.2f}{r['peak_rss_mb']:>9.1f}{per_s:>12,.0f}{ratio:>12}")
+    print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
