@@ -95,23 +95,39 @@ class Finding(Base):
 
 
 class OutboundFile(Base):
-    """A rendered, signed file in the durable outbox, delivered exactly once (by MsgId and hash)."""
+    """A file for one bank and one batch, delivered exactly once (by name = MsgId, and hash).
+
+    ``planned`` (items assigned, nothing on disk yet) -> ``ready`` (rendered, signed, in the
+    durable outbox; ``sha256`` known) -> ``delivered``; or ``failed`` after a non-retryable error.
+    """
 
     __tablename__ = "outbound_files"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bank_id: Mapped[str] = mapped_column(String(32), index=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
     msg_id: Mapped[str] = mapped_column(String(35), unique=True)
-    sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    path: Mapped[str] = mapped_column(String(512))
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    path: Mapped[str | None] = mapped_column(String(512), nullable=True)
     signature_path: Mapped[str | None] = mapped_column(String(512), nullable=True)
     item_count: Mapped[int] = mapped_column(Integer)
     total_fen: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    state: Mapped[str] = mapped_column(String(16), index=True)  # ready | delivered | failed
+    requested_execution_date: Mapped[dt.date] = mapped_column(Date)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # planned | ready | delivered | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class OutboundFileItem(Base):
+    """Which items a file carries, and in what order. An item is in at most one file, ever."""
+
+    __tablename__ = "outbound_file_items"
+    file_id: Mapped[int] = mapped_column(ForeignKey("outbound_files.id"), primary_key=True)
+    seq_in_file: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), unique=True)
 
 
 class InboundFile(Base):

@@ -62,24 +62,30 @@ def upgrade() -> None:
     op.create_table('outbound_files',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('bank_id', sa.String(length=32), nullable=False),
+    sa.Column('batch_id', sa.Integer(), nullable=False),
     sa.Column('msg_id', sa.String(length=35), nullable=False),
-    sa.Column('sha256', sa.String(length=64), nullable=False),
-    sa.Column('path', sa.String(length=512), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=True),
+    sa.Column('path', sa.String(length=512), nullable=True),
     sa.Column('signature_path', sa.String(length=512), nullable=True),
     sa.Column('item_count', sa.Integer(), nullable=False),
     sa.Column('total_fen', sa.BigInteger(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('requested_execution_date', sa.Date(), nullable=False),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(), nullable=True),
     sa.Column('delivered_at', sa.DateTime(), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['batch_id'], ['batches.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('msg_id'),
+    sa.UniqueConstraint('name'),
     sa.UniqueConstraint('sha256')
     )
     with op.batch_alter_table('outbound_files', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbound_files_bank_id'), ['bank_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbound_files_batch_id'), ['batch_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbound_files_state'), ['state'], unique=False)
 
     op.create_table('fundings',
@@ -127,6 +133,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_items_batch_id'), ['batch_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_items_id_hash'), ['id_hash'], unique=False)
 
+    op.create_table('outbound_file_items',
+    sa.Column('file_id', sa.Integer(), nullable=False),
+    sa.Column('seq_in_file', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['file_id'], ['outbound_files.id'], ),
+    sa.ForeignKeyConstraint(['item_id'], ['items.id'], ),
+    sa.PrimaryKeyConstraint('file_id', 'seq_in_file'),
+    sa.UniqueConstraint('item_id')
+    )
     op.create_table('recon_exceptions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('inbound_file_id', sa.Integer(), nullable=True),
@@ -195,6 +210,7 @@ def downgrade() -> None:
 
     op.drop_table('findings')
     op.drop_table('recon_exceptions')
+    op.drop_table('outbound_file_items')
     with op.batch_alter_table('items', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_items_id_hash'))
         batch_op.drop_index(batch_op.f('ix_items_batch_id'))
@@ -208,6 +224,7 @@ def downgrade() -> None:
     op.drop_table('fundings')
     with op.batch_alter_table('outbound_files', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbound_files_state'))
+        batch_op.drop_index(batch_op.f('ix_outbound_files_batch_id'))
         batch_op.drop_index(batch_op.f('ix_outbound_files_bank_id'))
 
     op.drop_table('outbound_files')
