@@ -30,6 +30,9 @@ class Candidate:
     period: str  # YYYY-MM
     proxy_name: str | None = None
     proxy_id_number: str | None = None
+    # household register number 户口簿户号, when the roster carries it; otherwise the household
+    # recorded at registration is used (rule "household")
+    household: str | None = None
 
 
 @dataclass(frozen=True)
