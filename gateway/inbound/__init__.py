@@ -1,0 +1,1 @@
+"""Inbound: every file a bank sends is stored raw first (never lost), then verified, parsed and applied."""
