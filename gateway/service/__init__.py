@@ -1,0 +1,1 @@
+"""The long-lived gateway: one dispatch-and-poll cycle on Twisted, scheduled by APScheduler."""
