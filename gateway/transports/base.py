@@ -15,7 +15,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, Union
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.errors import YktError
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
 
 #: What ``deliver`` accepts as the file: its bytes, or the path of a local file (streamed).
-Payload = Union[bytes, str, os.PathLike]
+Payload = bytes | str | os.PathLike
 
 #: Signature file extensions a bank may put beside a report (``docs/BANK_PROTOCOL.md``).
 SIGNATURE_EXTS: tuple[str, ...] = ("p7s", "sm2")

@@ -36,7 +36,8 @@ from twisted.conch.ssh.filetransfer import (
     FileTransferClient,
     SFTPError,
 )
-from twisted.internet import defer, error as neterror
+from twisted.internet import defer
+from twisted.internet import error as neterror
 from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
 from twisted.python.failure import Failure
 
@@ -205,7 +206,7 @@ class _ClientTransport(transport.SSHClientTransport):
 
 
 class _UserAuth(userauth.SSHUserAuthClient):
-    preferredOrder = [b"publickey"]
+    preferredOrder = (b"publickey",)
 
     def __init__(self, user: bytes, instance, key: keys.Key) -> None:
         super().__init__(user, instance)

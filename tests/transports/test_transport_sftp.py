@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 from gateway.config import model as m
 from gateway.transports import (
@@ -22,13 +23,11 @@ from gateway.transports import (
 )
 from gateway.transports.sftp import SftpClient
 
-from conftest import free_port
-
 
 def client_for(sshd, reactor, **kw) -> SftpClient:
-    opts = dict(reactor=reactor, host="127.0.0.1", port=sshd.port, username=getpass.getuser(),
-                inbox=str(sshd.inbox), outbox=str(sshd.outbox), host_key=sshd.host_pub,
-                client_key=sshd.client_key, bank="test-bank")
+    opts = {"reactor": reactor, "host": "127.0.0.1", "port": sshd.port, "username": getpass.getuser(),
+            "inbox": str(sshd.inbox), "outbox": str(sshd.outbox), "host_key": sshd.host_pub,
+            "client_key": sshd.client_key, "bank": "test-bank"}
     opts.update(kw)
     return SftpClient(**opts)
 
@@ -77,8 +76,7 @@ def test_upload_goes_to_a_temporary_name_then_is_renamed(client, sshd, in_reacto
     size = 16 * 1024 * 1024
     src = tmp_path / "BIG1.xml"
     with open(src, "wb") as f:
-        for _ in range(size // (1024 * 1024)):
-            f.write(os.urandom(1024 * 1024))
+        f.writelines(os.urandom(1024 * 1024) for _ in range(size // (1024 * 1024)))
     seen_part, final_sizes, sig_missing_when_part = 0, set(), 0
     done = threading.Event()
 
@@ -192,8 +190,7 @@ def test_a_50_mb_file_streams_with_flat_memory(client, sshd, in_reactor, tmp_pat
     src = tmp_path / "HUGE1.xml"
     block = os.urandom(1024 * 1024)
     with open(src, "wb") as f:
-        for _ in range(size // len(block)):
-            f.write(block)
+        f.writelines(block for _ in range(size // len(block)))
     in_reactor(client.list_reports)  # connect first: session setup is not what is measured
     baseline, peak, done = _rss(), 0, threading.Event()
 
