@@ -60,15 +60,13 @@ def check_resident_id(number: str, today: dt.date | None = None) -> list[tuple[s
     return out
 
 
-# doubled digit with the digits of the product summed, by digit value
-_LUHN_DOUBLE = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+# each digit doubled, with the digits of the product summed: 5 -> 10 -> 1
+_DOUBLED = str.maketrans("0123456789", "0246813579")
 
 
 def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, c in enumerate(reversed(digits)):
-        v = ord(c) - 48
-        total += _LUHN_DOUBLE[v] if i & 1 else v
+    """The Luhn (mod 10) check over a string of ASCII digits."""
+    total = sum(map(int, digits[-1::-2])) + sum(map(int, digits[-2::-2].translate(_DOUBLED)))
     return total % 10 == 0
 
 

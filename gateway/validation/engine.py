@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import calendar as _cal
 import datetime as dt
+import json
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import ARRAY, and_, any_, bindparam, func, literal_column, select
 from sqlalchemy.orm import Session, aliased
 
 from gateway.admin.models import (ACTIVE, Account, AccountEvent, AccountVerification, Beneficiary, ListEntry,
@@ -111,9 +112,21 @@ def validate(candidates: Iterable[Candidate], *, policy: Policy, config: Config,
         yield from run.chunk(chunk)
 
 
+def _in(dialect: str, col, values):
+    """``col IN values`` as one bound parameter (a JSON array on SQLite, an array on PostgreSQL),
+    so a chunk of thousands of values costs one parameter, not thousands to compile."""
+    values = list(values)
+    if dialect == "sqlite":
+        return col.in_(select(literal_column("value")).select_from(func.json_each(bindparam(None, json.dumps(values)))))
+    if dialect == "postgresql":
+        return col == any_(bindparam(None, values, type_=ARRAY(col.type)))
+    return col.in_(values)
+
+
 class _Run:
     def __init__(self, *, policy, config, session, vault, now, rules, batch_id):
         self.policy, self.config, self.session, self.vault = policy, config, session, vault
+        self.dialect = session.get_bind().dialect.name
         self.now, self.today, self.rules, self.batch_id = now, now.date(), rules, batch_id
         on = rules.enabled
         self.r_id, self.r_card, self.r_amount = on("resident_id"), on("card_number"), on("amount")
@@ -171,7 +184,7 @@ class _Run:
         names = [bi("name", c.name) for c in chunk] if self.r_online else None
         uniq_ids = list(set(ids))
         periods = list({c.period for c in chunk})
-        s = self.session
+        s, d = self.session, self.dialect
 
         prior: dict[tuple, str] = {}  # (policy, period, id) -> batch ref
         if self.r_dup or self.r_excl:
@@ -181,7 +194,7 @@ class _Run:
                 codes |= self.exclusive(code)
             q = (select(Item.id_hash, Batch.policy_code, Batch.period, Batch.ref)
                  .join(Batch, Batch.id == Item.batch_id)
-                 .where(Item.id_hash.in_(uniq_ids), Batch.period.in_(periods), Batch.policy_code.in_(codes))
+                 .where(_in(d, Item.id_hash, uniq_ids), Batch.period.in_(periods), Batch.policy_code.in_(codes))
                  .where(~select(ItemEvent.id).where(ItemEvent.item_id == Item.id,
                                                     ItemEvent.state.in_(NOT_PAID_STATES)).exists()))
             if self.batch_id is not None:
@@ -195,7 +208,7 @@ class _Run:
         proxies: dict[int, list[tuple[str, str | None]]] = {}
         if self.r_reg or self.r_proxy or self.r_shared or self.r_house:
             for bid, idh, hh in s.execute(select(Beneficiary.id, Beneficiary.id_hash, Beneficiary.household_hash)
-                                          .where(Beneficiary.id_hash.in_(uniq_ids))):
+                                          .where(_in(d, Beneficiary.id_hash, uniq_ids))):
                 registry[idh] = (bid, hh)
             bids = [v[0] for v in registry.values()]
             if bids and self.r_reg:
@@ -204,17 +217,17 @@ class _Run:
                 ev = aliased(AccountEvent)
                 for bid, ah, kind in s.execute(select(Account.beneficiary_id, Account.account_hash, ev.kind)
                                                .join(ev, and_(ev.account_id == Account.id, ev.id == last))
-                                               .where(Account.beneficiary_id.in_(bids))):
+                                               .where(_in(d, Account.beneficiary_id, bids))):
                     acct_state.setdefault(bid, {})[ah] = kind
             if bids and (self.r_proxy or self.r_shared or self.r_reg):
                 for bid, ph, ah in s.execute(select(Proxy.beneficiary_id, Proxy.proxy_id_hash, Proxy.account_hash)
-                                             .where(Proxy.beneficiary_id.in_(bids))):
+                                             .where(_in(d, Proxy.beneficiary_id, bids))):
                     proxies.setdefault(bid, []).append((ph, ah))
 
         prior_acct_people: dict[tuple, set] = {}
         if self.r_shared:
             q = (select(Batch.period, Item.account_hash, Item.id_hash).join(Batch, Batch.id == Item.batch_id)
-                 .where(Item.account_hash.in_(list(set(accts))), Batch.period.in_(periods),
+                 .where(_in(d, Item.account_hash, set(accts)), Batch.period.in_(periods),
                         Item.proxy_id_hash.is_(None))
                  .where(~select(ItemEvent.id).where(ItemEvent.item_id == Item.id,
                                                     ItemEvent.state.in_(NOT_PAID_STATES)).exists()))
@@ -228,7 +241,7 @@ class _Run:
             iids = {f[0] for k in self.list_kinds for p in periods if (f := self.in_force(k, p))}
             if iids:
                 for iid, idh, dod in s.execute(select(ListEntry.import_id, ListEntry.id_hash, ListEntry.date_of_death)
-                                               .where(ListEntry.id_hash.in_(uniq_ids), ListEntry.import_id.in_(iids))):
+                                               .where(_in(d, ListEntry.id_hash, uniq_ids), ListEntry.import_id.in_(iids))):
                     on_list[(iid, idh)] = dod
 
         cache: dict[tuple, tuple] = {}
@@ -237,7 +250,7 @@ class _Run:
                     select(AccountVerification.account_hash, AccountVerification.id_hash,
                            AccountVerification.name_hash, AccountVerification.status, AccountVerification.reason_code,
                            AccountVerification.reason_text, AccountVerification.expires_at)
-                    .where(AccountVerification.account_hash.in_(list(set(accts))))):
+                    .where(_in(d, AccountVerification.account_hash, set(accts)))):
                 cache[(ah, idh, nh)] = (st, rc, rt, exp)
 
         for i, c in enumerate(chunk):
@@ -346,13 +359,16 @@ class _Run:
         p = self.policy
         for kind in self.list_kinds:
             f = self.in_force(kind, c.period)
-            base = {"id": mask_id(c.id_number), "list": kind, "list_zh": LIST_ZH.get(kind, kind), "period": c.period}
             if f is None:
-                out.append(self.finding(c, "LIST_UNAVAILABLE", base))
+                out.append(self.finding(c, "LIST_UNAVAILABLE", {"id": mask_id(c.id_number), "list": kind,
+                                                                "list_zh": LIST_ZH.get(kind, kind), "period": c.period}))
                 continue
             iid, version = f
             hit = (iid, idh) in on_list
-            base["version"] = version
+            if hit == (kind in p.must_be_on):
+                continue  # on a required list, or not on an excluding one
+            base = {"id": mask_id(c.id_number), "list": kind, "list_zh": LIST_ZH.get(kind, kind), "period": c.period,
+                    "version": version}
             if kind in p.must_not_be_on and hit:
                 if kind == "deceased":
                     dod = on_list[(iid, idh)]
