@@ -65,9 +65,14 @@ def bank(tls, twisted_reactor):
         https_bank.listen, twisted_reactor.reactor, state, tls["server.key"], tls["server.crt"], tls["gw_ca.crt"])
     state.url = f"https://127.0.0.1:{port.getHost().port}/ykt/v1"
     yield state
-    for request in state.hanging:
-        twisted_reactor.reactor.callFromThread(request.transport.abortConnection)
+    twisted_reactor.call(_abort_hanging, state)
     twisted_reactor.call(port.stopListening)
+
+
+def _abort_hanging(state) -> None:
+    for request in state.hanging:
+        if request.channel is not None and request.channel.transport is not None:
+            request.channel.transport.loseConnection()
 
 
 def client_for(url: str, tls, reactor, **kw) -> HttpsClient:

@@ -19,6 +19,7 @@ from gateway.transports import (
     BankUnavailable,
     HostKeyMismatch,
     RemoteRefused,
+    TransferFailed,
     make_transport,
 )
 from gateway.transports.sftp import SftpClient
@@ -163,7 +164,7 @@ def test_refused_port_means_bank_unavailable(ssh_keys, twisted_reactor, in_react
                    client_key=ssh_keys["client"])
     with pytest.raises(BankUnavailable) as e:
         in_reactor(c.deliver, "MSG6.xml", b"x")
-    assert e.value.retryable
+    assert e.value.retryable, e.value
 
 
 def test_a_server_that_never_speaks_times_out(ssh_keys, twisted_reactor, in_reactor):
@@ -210,3 +211,42 @@ def test_a_50_mb_file_streams_with_flat_memory(client, sshd, in_reactor, tmp_pat
     assert r.size == size and (sshd.inbox / "HUGE1.xml").stat().st_size == size
     growth = peak - baseline
     assert growth < 30 * 1024 * 1024, f"RSS grew by {growth / 2**20:.1f} MB"
+
+
+def _kill_sessions(sshd) -> None:
+    """SIGKILL the per-connection sshd processes (children of the listener this test started)."""
+    children = Path(f"/proc/{sshd.proc.pid}/task/{sshd.proc.pid}/children").read_text().split()
+    assert children, "no session process to kill"
+    for pid in children:
+        os.kill(int(pid), 9)
+
+
+def test_a_connection_killed_mid_upload_fails_retryably_and_the_retry_completes(client, sshd, in_reactor, tmp_path):
+    size = 40 * 1024 * 1024
+    src = tmp_path / "CUT1.xml"
+    block = os.urandom(1024 * 1024)
+    with open(src, "wb") as f:
+        f.writelines(block for _ in range(size // len(block)))
+    in_reactor(client.list_reports)  # connected
+
+    def kill_when_part_grows():
+        part = sshd.inbox / ".CUT1.xml.part"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if part.exists() and part.stat().st_size > 1024 * 1024:
+                _kill_sessions(sshd)
+                return
+            time.sleep(0.001)
+
+    killer = threading.Thread(target=kill_when_part_grows)
+    killer.start()
+    with pytest.raises((TransferFailed, BankUnavailable)) as e:
+        in_reactor(client.deliver, "CUT1.xml", src)
+    killer.join()
+    assert e.value.retryable, e.value
+    assert not (sshd.inbox / "CUT1.xml").exists(), "a cut upload must never show under the final name"
+
+    r = in_reactor(client.deliver, "CUT1.xml", src)  # a new connection; the stale .part is overwritten
+    assert not r.already_there and (sshd.inbox / "CUT1.xml").stat().st_size == size
+    assert not (sshd.inbox / ".CUT1.xml.part").exists()
+    assert in_reactor(client.deliver, "CUT1.xml", src).already_there
