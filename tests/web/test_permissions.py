@@ -1,0 +1,214 @@
+"""The permission matrix: every role against every endpoint, in and out of its scope, over real HTTP,
+for the console (session cookie) and the API (bearer token).
+
+The expected answers are written out here, not read from the application's route table, so a
+change to who may see what has to change this table too.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import pytest  # noqa: E402
+
+from webhelp import USERS  # noqa: E402
+
+F, D, U, B, A = "finance", "department", "unit", "bank", "auditor"
+
+# endpoint -> roles allowed (200); every other role gets 403
+ALLOWED = {
+    "/me": {F, D, U, B, A},
+    "/banks": {F, B, A},
+    "/files": {F, B, A},
+    "/batches": {F, D, A},
+    "/batches/{a}": {F, D, A},
+    "/batches/{a}/findings": {F, D, A},
+    "/items": {F, D, U, A},
+    "/items/{item_a}": {F, D, U, A},
+    "/exceptions": {F, B, A},
+    "/corrections": {F, D, U, A},
+    "/compliance": {F, D, B, A},
+    "/disclosure": {F, D, U, A},
+}
+
+# objects each user may see: batches, items (by unit), banks
+SEES_BATCH = {"fin_fj": "A", "fin_xs": "B", "dept_fj": "A", "dept_mz": "", "aud_fj": "A", "aud_all": "AB"}
+SEES_BANKS = {"fin_fj": {"icbc-cq", "cqrcb-fj"}, "fin_xs": {"icbc-cq", "psbc-xs"}, "aud_fj": {"icbc-cq", "cqrcb-fj"},
+              "aud_all": {"icbc-cq", "cqrcb-fj", "psbc-xs"}, "bank_icbc": {"icbc-cq"}, "bank_rcb": {"cqrcb-fj"}}
+
+
+def _paths(world) -> dict[str, str]:
+    item_a = min(i for i, rec in world.items_a.items() if rec[0] == "500236101")
+    return {k: k.format(a=world.batch_a, item_a=item_a) for k in ALLOWED}
+
+
+def _expected_item_units(user: str) -> set[str] | None:
+    role, scope = USERS[user]
+    if role == U:
+        return {scope}
+    return {"fin_fj": {"500236101", "500236102"}, "fin_xs": {"500241101"}, "dept_fj": {"500236101", "500236102"},
+            "dept_mz": set(), "aud_fj": {"500236101", "500236102"},
+            "aud_all": {"500236101", "500236102", "500241101"}}.get(user)
+
+
+@pytest.mark.parametrize("user", sorted(USERS))
+def test_api_matrix(site, world, user):
+    role, _scope = USERS[user]
+    c = site.token(user)
+    paths = _paths(world)
+    for key, path in paths.items():
+        r = c.get("/api/v1" + path)
+        want_ok = role in ALLOWED[key]
+        if not want_ok:
+            assert r.status == 403, (user, path, r.status)
+            continue
+        in_scope = True
+        if key.startswith("/batches/"):
+            in_scope = "A" in SEES_BATCH[user]
+        if key == "/items/{item_a}":
+            in_scope = "500236101" in _expected_item_units(user)
+        assert r.status == (200 if in_scope else 404), (user, path, r.status, r.text[:200])
+        if r.status != 200:
+            continue
+        data = r.json()
+        if key == "/batches":
+            got = {b["id"] for b in data["batches"]}
+            assert got == {world.batch_a if x == "A" else world.batch_b for x in SEES_BATCH[user]}, user
+        if key == "/items":
+            assert {i["unit"] for i in data["items"]} == _expected_item_units(user), user
+            _assert_masked(world, r.text)
+        if key == "/banks":
+            assert {b["id"] for b in data["banks"]} == SEES_BANKS[user], user
+        if key == "/files":
+            banks = {f["bank"] for f in data["outbound"]} | {f["bank"] for f in data["inbound"]}
+            assert banks <= SEES_BANKS[user], user
+            if user == "bank_rcb":
+                assert data == {"outbound": [], "inbound": []}
+            if user == "bank_icbc":
+                assert {f["batch_id"] for f in data["outbound"]} == {world.batch_a}
+        if key == "/exceptions":
+            expect = 1 if "icbc-cq" in SEES_BANKS[user] else 0
+            assert len(data["exceptions"]) == expect, user
+        if key == "/corrections":
+            units = {i["unit"] for i in data["items"]}
+            assert units <= (_expected_item_units(user) or set()), user
+            sees_rejected = "500236101" in (_expected_item_units(user) or set())
+            assert len(data["items"]) == (1 if sees_rejected else 0), user
+            _assert_masked(world, r.text)
+        if key == "/compliance":
+            if role == B:
+                assert {b["bank"] for b in data["banks"]} <= {USERS[user][1]}
+        if key == "/items/{item_a}":
+            _assert_masked(world, r.text)
+
+
+def _assert_masked(world, text: str) -> None:
+    for _unit, name, id_number, account in list(world.items_a.values()) + list(world.items_b.values()):
+        assert id_number not in text and account not in text
+        assert f'"{name}"' not in text
+
+
+@pytest.mark.parametrize("user", sorted(USERS))
+def test_console_matrix(site, world, user):
+    role, _scope = USERS[user]
+    c = site.login(user)
+    for key, path in _paths(world).items():
+        r = c.get("/console" + path)
+        if role not in ALLOWED[key]:
+            assert r.status == 403, (user, path, r.status)
+            continue
+        in_scope = True
+        if key.startswith("/batches/"):
+            in_scope = "A" in SEES_BATCH[user]
+        if key == "/items/{item_a}":
+            in_scope = "500236101" in _expected_item_units(user)
+        assert r.status == (200 if in_scope else 404), (user, path, r.status)
+        if r.status == 200:
+            assert r.header("Content-Type").startswith("text/html")
+            for _u, _name, id_number, account in list(world.items_a.values()) + list(world.items_b.values()):
+                assert id_number not in r.text and account not in r.text
+
+
+def test_anonymous_gets_401_from_the_api_and_a_login_redirect_from_the_console(site, world):
+    c = site.client()
+    for key, path in _paths(world).items():
+        r = c.get("/api/v1" + path)
+        assert r.status == 401 and "Bearer" in r.header("WWW-Authenticate"), path
+        r = c.get("/console" + path)
+        assert r.status == 303 and r.header("Location").startswith("/console/login?next=/console"), path
+    c.bearer = "made-up-token"
+    assert c.get("/api/v1/batches").status == 401
+    r = c.post("/console/items/1/reveal", {"csrf": "x"})
+    assert r.status == 303
+
+
+def test_public_pages_need_no_login(site):
+    c = site.client()
+    for path in ("/public/", "/public/policies", "/public/query", "/health"):
+        assert c.get(path).status == 200, path
+    r = c.get("/public/policies.csv")
+    assert r.status == 200 and "耕地地力保护补贴" in r.body.decode("utf-8-sig")
+
+
+def test_a_console_cookie_is_no_api_token_and_a_token_is_no_console_cookie(site):
+    c = site.login("fin_fj")
+    assert c.get("/api/v1/batches").status == 401
+    t = site.token("fin_fj")
+    t.cookies["ykt_session"] = t.bearer
+    t.bearer = None
+    assert t.get("/console/batches").status == 303
+
+
+# --- unmasked personal data: finance of the county only, audited -----------------------------------
+
+def _item(world, unit="500236101"):
+    return min(i for i, rec in world.items_a.items() if rec[0] == unit)
+
+
+def test_only_finance_of_the_county_sees_an_item_unmasked_and_it_is_audited(site, world):
+    item = _item(world)
+    _unit, name, id_number, account = world.items_a[item]
+    c = site.token("fin_fj")
+    assert name not in c.get(f"/api/v1/items/{item}").json()["item"]["name"]
+    r = c.request("POST", f"/api/v1/items/{item}/reveal")
+    assert r.status == 200, r.text
+    got = r.json()["item"]
+    assert (got["name"], got["id_number"], got["account"]) == (name, id_number, account)
+    viewed = [a for a in site.audit_log if a["action"] == "personal_data.viewed"]
+    assert [(a["actor"], a["subject"]) for a in viewed] == [("user:fin_fj", f"item:{item}")]
+    for user, status in (("fin_xs", 404), ("aud_all", 403), ("aud_fj", 403), ("dept_fj", 403), ("unit_101", 403),
+                         ("unit_102", 403), ("bank_icbc", 403)):
+        r = site.token(user).request("POST", f"/api/v1/items/{item}/reveal")
+        assert r.status == status, (user, r.status)
+        assert id_number not in r.text
+    assert len([a for a in site.audit_log if a["action"] == "personal_data.viewed"]) == 1
+
+
+def test_console_reveal_needs_the_csrf_token(site, world):
+    item = _item(world)
+    _unit, name, id_number, _account = world.items_a[item]
+    c = site.login("fin_fj")
+    page = c.get(f"/console/items/{item}")
+    assert page.status == 200 and id_number not in page.text and "记入审计" in page.text
+    for bad in ({}, {"csrf": ""}, {"csrf": "forged"}):
+        r = c.post(f"/console/items/{item}/reveal", bad)
+        assert r.status == 403 and id_number not in r.text
+    assert not [a for a in site.audit_log if a["action"] == "personal_data.viewed"]
+    csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+    r = c.post(f"/console/items/{item}/reveal", {"csrf": csrf})
+    assert r.status == 200 and id_number in r.text and name in r.text
+    assert len([a for a in site.audit_log if a["action"] == "personal_data.viewed"]) == 1
+    # another user's CSRF token is no good either
+    other = site.login("fin_fj")
+    r = other.post(f"/console/items/{item}/reveal", {"csrf": csrf})
+    assert r.status == 403
+
+
+def test_auditor_exports_the_audit_trail_others_may_not(site, world):
+    site.login("fin_fj")  # something in the trail
+    r = site.token("aud_fj").get("/api/v1/audit/export")
+    assert r.status == 200 and '"session.opened"' in r.text
+    for user in ("fin_fj", "dept_fj", "unit_101", "bank_icbc"):
+        assert site.token(user).get("/api/v1/audit/export").status == 403
