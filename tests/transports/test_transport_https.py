@@ -8,10 +8,10 @@ from pathlib import Path
 
 import https_bank
 import pytest
-from conftest import free_port
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
+from sshd_server import free_port
 
 from formats.signature.keys import make_leaf, make_test_ca
 from gateway.config import model as m

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from sshd_server import free_port
 
 from gateway.config import model as m
 from gateway.transports import (
