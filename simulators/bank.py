@@ -134,8 +134,11 @@ class _Slot:
         p[2 if settled else 3] += 1
 
 
+_CLEAN = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
+
+
 def _clean(text: str | None) -> str:
-    return (text or "").replace("\t", " ").replace("\n", " ").replace("\r", " ")
+    return text.translate(_CLEAN) if text else ""
 
 
 class BankCore:
@@ -561,7 +564,7 @@ class BankCore:
                 count += 1
                 total += to_fen(tx.amount)
             header = ResultFileHeader(now.date(), unit or self.bank.bank_code, count, from_fen(total), msg_id)
-            rows = (ResultRow(i, tx, TxStatus.REJECTED, text[:60])
+            rows = (ResultRow(i, tx, TxStatus.REJECTED, text[:60].strip())
                     for i, (_, tx) in enumerate(self._readable_rows(name, path), 1))
             self._write_staged(report, lambda out: write_results(out, self.flat_out[flat], header, rows, source=report), now)
         else:

@@ -49,6 +49,7 @@ class SimulatedBank:
         self._sftp_factory = None
         self._https_factory = None
         self.running = False
+        self._stopped = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -73,7 +74,11 @@ class SimulatedBank:
 
     @defer.inlineCallbacks
     def stop(self):
-        """Stop listening, drop open connections, cancel scheduled work; waits for work in progress."""
+        """Stop listening, drop open connections, cancel scheduled work; waits for work in progress.
+        Stopping twice is harmless."""
+        if self._stopped:
+            return
+        self._stopped = True
         self.running = False
         for call in (self._release_call, self._outage_call):
             if call is not None and call.active():
