@@ -16,6 +16,7 @@ from formats.model import CreditDebit, EntryDetail, TransactionStatusLine, TxSta
 from reconciliation.lifecycle import ACCEPTED, REJECTED_BY_BANK, RETURNED, SETTLED
 
 BY_E2E = "e2e"
+RETURN_MARK = "退汇"  # flat result files mark a return (refund) line's reason text with this prefix
 BY_FILE_SEQ = "file_seq"
 
 
@@ -83,10 +84,13 @@ def from_entries(entries: Iterable[EntryDetail]) -> Iterator[Outcome]:
 def from_flat_results(lines: Iterable[TransactionStatusLine], *, original_msg_id: str, key: str
                       ) -> Iterator[Outcome]:
     """A flat result file: keyed by sequence in ``original_msg_id`` (or by EndToEndId when the layout
-    echoes it)."""
+    echoes it). Flat layouts have no return record, so a bank reports a refund as a later failed
+    line whose text starts with 退汇 (docs/BANK_PROTOCOL.md)."""
     by = BY_FILE_SEQ if key == "sequence" else BY_E2E
     for t in lines:
         state = state_for_status(t.status)
+        if state == REJECTED_BY_BANK and (t.reason_text or "").startswith(RETURN_MARK):
+            state = RETURNED  # a later failure line marked 退汇 is the money coming back (cross-bank refund)
         if state:
             yield Outcome(t.line, t.original_end_to_end_id, state, by=by, original_msg_id=original_msg_id,
                           reason_code=t.reason_code, reason_text=t.reason_text, amount=t.amount,

@@ -38,7 +38,11 @@ def _verified_content(bank, data: bytes, signature: bytes | None, source: str, p
     if scheme.kind == "enveloped":
         if bank.layout_name:
             raise InboundRefused(f"{source}: flat files cannot carry an enveloped XML signature; check the bank's config")
-        return scheme.verify(data, pin, source=source)
+        scheme.verify(data, pin, source=source)
+        # verify_document accepts only one signature, in SplmtryData/Envlp, over the whole document
+        # (Reference URI=""), so the document as received is exactly what was signed plus the signature;
+        # it is parsed as received because the XSD needs the Envlp content.
+        return data
     scheme.verify([data], signature, pin, source=source)
     return data
 
