@@ -94,7 +94,7 @@ def setup(url: str, n: int, vault) -> None:
                 items.append(dict(id=i + 1, batch_id=1, seq=i + 1, end_to_end_id=f"E{i:020d}", unit_code="500236101",
                                   bank_id="cqrcb-fj", amount_fen=80000, name_enc=enc(name), id_number_enc=enc(idn),
                                   account_enc=enc(acct), id_hash=ih, account_hash=ah))
-                iev.append(dict(item_id=i + 1, state="validated", at=NOW, source="bench"))
+                iev += [dict(item_id=i + 1, state=st, at=NOW, source="bench") for st in ("submitted", "validated")]
         with eng.begin() as c:
             c.execute(sa.insert(Beneficiary), ben)
             c.execute(sa.insert(Account), acc)

@@ -55,7 +55,7 @@ class Account(Base):
 
     __tablename__ = "accounts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiaries.id"), index=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiaries.id"))
     kind: Mapped[str] = mapped_column(String(16))  # card | passbook
     bank_id: Mapped[str] = mapped_column(String(32))
     account_enc: Mapped[bytes] = mapped_column(LargeBinary)
@@ -81,7 +81,7 @@ class AccountEvent(Base):
     role: Mapped[str] = mapped_column(String(32))  # beneficiary | unit | county-finance
     at: Mapped[dt.datetime] = mapped_column(DateTime)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
-    __table_args__ = (Index("ix_account_events_account", "account_id", "id"),)
+    __table_args__ = (Index("ix_account_events_account", "account_id", "id", "kind"),)
 
 
 class Proxy(Base):
@@ -142,6 +142,7 @@ class AccountVerification(Base):
     reason_text: Mapped[str | None] = mapped_column(Text, nullable=True)
     checked_at: Mapped[dt.datetime] = mapped_column(DateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    __table_args__ = {"sqlite_with_rowid": False}
 
 
 class FindingDecision(Base):

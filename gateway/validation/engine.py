@@ -127,6 +127,12 @@ class _Run:
     def __init__(self, *, policy, config, session, vault, now, rules, batch_id):
         self.policy, self.config, self.session, self.vault = policy, config, session, vault
         self.dialect = session.get_bind().dialect.name
+        if self.dialect == "sqlite":
+            # memory-mapped reads: the look-ups are random probes into large indexes (a read-only
+            # speed setting of this connection; no effect on what is stored)
+            conn = session.connection()
+            if not conn.exec_driver_sql("PRAGMA mmap_size").scalar():
+                conn.exec_driver_sql("PRAGMA mmap_size=1073741824")
         self.now, self.today, self.rules, self.batch_id = now, now.date(), rules, batch_id
         on = rules.enabled
         self.r_id, self.r_card, self.r_amount = on("resident_id"), on("card_number"), on("amount")
@@ -138,10 +144,11 @@ class _Run:
         self.max_people = rules.param("shared_account", "max_people")
         self.max_payees = rules.param("household", "max_payees")
         # run state (within-batch rules)
-        self.seen: dict[tuple, int] = {}  # (policy, period, id) -> first seq
-        self.person_policies: dict[tuple, dict[str, int]] = {}  # (period, id) -> {policy: seq}
-        self.account_people: dict[tuple, object] = {}  # (period, account) -> id | set of ids
-        self.household_people: dict[tuple, set] = {}  # (policy, period, household) -> ids
+        # Keys are strings over the first 128 bits of the blind indexes (no tuples): a million
+        # people fit in a few hundred MB. A person key is ``id_hash[:32]``.
+        self.seen: dict[str, int] = {}  # "policy|period|person" -> first seq
+        self.account_people: dict[str, object] = {}  # "period|account" -> person | set of persons
+        self.household_people: dict[str, set] = {}  # "policy|period|household" -> persons
         self._exclusive: dict[str, frozenset] = {}
         self._severity = rules.severities
         self.list_kinds = tuple(dict.fromkeys((*policy.must_not_be_on, *policy.must_be_on)))
@@ -274,31 +281,34 @@ class _Run:
             elif c.amount > self.policy.standard:
                 out.append(F(c, "AMOUNT_OVER_STANDARD", {"amount": str(c.amount), "standard": str(self.policy.standard)}))
         period, code = c.period, c.policy_code
+        pk = idh[:32]
+        sk = f"{code}|{period}|{pk}"
         if self.r_dup:
             key = (code, period, idh)
-            first = self.seen.get(key)
+            first = self.seen.get(sk)
             if first is not None:
                 out.append(F(c, "DUPLICATE_IN_BATCH", {"id": mask_id(c.id_number), "first_seq": first, "policy": code,
                                                        "period": period}))
             else:
-                self.seen[key] = c.seq
+                self.seen[sk] = c.seq
                 ref = prior.get(key)
                 if ref is not None:
                     out.append(F(c, "DUPLICATE_PAID", {"id": mask_id(c.id_number), "batch": ref, "policy": code,
                                                        "period": period}))
         if self.r_excl:
             excl = self.exclusive(code)
-            mine = self.person_policies.setdefault((period, idh), {})
             if excl:
                 for other in sorted(excl):
-                    if other in mine:
+                    row = self.seen.get(f"{other}|{period}|{pk}")
+                    if row is not None:
                         out.append(F(c, "EXCLUSIVE_POLICY", {"id": mask_id(c.id_number), "other": other, "period": period,
-                                                             "where": f"row {mine[other]} of this batch",
-                                                             "where_zh": f"本批次第 {mine[other]} 行"}))
+                                                             "where": f"row {row} of this batch",
+                                                             "where_zh": f"本批次第 {row} 行"}))
                     elif (ref := prior.get((other, period, idh))) is not None:
                         out.append(F(c, "EXCLUSIVE_POLICY", {"id": mask_id(c.id_number), "other": other, "period": period,
                                                              "where": f"batch {ref}", "where_zh": f"批次 {ref}"}))
-            mine.setdefault(code, c.seq)
+            if not self.r_dup:
+                self.seen.setdefault(sk, c.seq)
         reg = registry.get(idh)
         # proxy collection [Art. 13]
         via_proxy = False
@@ -310,19 +320,17 @@ class _Run:
                 out.append(F(c, "PROXY_NOT_APPROVED", {"id": mask_id(c.id_number), "proxy_id": mask_id(c.proxy_id_number),
                                                        "proxy_name": mask_name(c.proxy_name or "")}))
         if self.r_shared and not via_proxy:
-            key = (period, ah)
+            key = f"{period}|{ah[:32]}"
             people = self.account_people.get(key)
+            extra = prior_acct_people.get((period, ah))
             if people is None:
-                extra = prior_acct_people.get(key)
-                if extra:
-                    people = set(extra)
-                    people.add(idh)
-                else:
-                    people = idh
+                people = pk
             elif isinstance(people, str):
-                people = people if people == idh else {people, idh}
+                people = people if people == pk else {people, pk}
             else:
-                people.add(idh)
+                people.add(pk)
+            if extra:
+                people = ({people} if isinstance(people, str) else people) | {x[:32] for x in extra}
             self.account_people[key] = people
             n = 1 if isinstance(people, str) else len(people)
             if n > self.max_people:
@@ -331,8 +339,8 @@ class _Run:
         if self.r_house:
             hh = self.vault.blind_index("household", c.household) if c.household else (reg[1] if reg else None)
             if hh:
-                members = self.household_people.setdefault((code, period, hh), set())
-                members.add(idh)
+                members = self.household_people.setdefault(f"{code}|{period}|{hh[:32]}", set())
+                members.add(pk)
                 if len(members) > self.max_payees:
                     out.append(F(c, "HOUSEHOLD_PAYEES", {"payees": len(members), "max": self.max_payees, "period": period,
                                                          "id": mask_id(c.id_number)}))

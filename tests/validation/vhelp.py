@@ -15,6 +15,9 @@ from gateway.validation.checks import luhn_ok
 from gateway.validation.model import Candidate
 
 NOW = dt.datetime(2026, 11, 2, 9, 30)
+PATHS = {"validated": ("submitted", "validated"), "settled": ("submitted", "validated", "sent", "settled"),
+         "rejected_by_bank": ("submitted", "validated", "sent", "rejected_by_bank"),
+         "rejected_by_validation": ("submitted", "rejected_by_validation")}
 _serial = itertools.count(100)
 
 
@@ -52,7 +55,8 @@ def earlier_batch(session, vault, policy: str, period: str, people: list[tuple[s
             amount_fen=80000, name_enc=vault.encrypt(name), id_number_enc=vault.encrypt(idn),
             account_enc=vault.encrypt(acct), id_hash=vault.blind_index("id", idn),
             account_hash=vault.blind_index("account", acct))]).scalar_one()
-        session.execute(sa.insert(ItemEvent), [dict(item_id=iid, state=state, at=NOW, source="test")])
+        for st in PATHS[state]:  # the item lifecycle is guarded by the database (migration 0005)
+            session.execute(sa.insert(ItemEvent), [dict(item_id=iid, state=st, at=NOW, source="test")])
     return bid
 
 

@@ -33,6 +33,8 @@ def upgrade() -> None:
         sa.Column("registered_at", sa.DateTime(), nullable=False),
     )
     op.create_index("ix_beneficiaries_household_hash", "beneficiaries", ["household_hash"])
+    # covering indexes for the rule engine's per-chunk registry look-ups
+    op.create_index("ix_beneficiaries_lookup", "beneficiaries", ["id_hash", "id", "household_hash"])
     op.create_table(
         "accounts",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -51,7 +53,7 @@ def upgrade() -> None:
         # Art. 10: no unit or person may assign a bank to a beneficiary
         sa.CheckConstraint("bank_chosen_by_beneficiary", name="ck_accounts_self_declared"),
     )
-    op.create_index("ix_accounts_beneficiary_id", "accounts", ["beneficiary_id"])
+    op.create_index("ix_accounts_beneficiary_id", "accounts", ["beneficiary_id", "account_hash", "id"])
     op.create_index("ix_accounts_account_hash", "accounts", ["account_hash"])
     op.create_table(
         "account_events",
@@ -63,7 +65,7 @@ def upgrade() -> None:
         sa.Column("at", sa.DateTime(), nullable=False),
         sa.Column("note", sa.Text(), nullable=True),
     )
-    op.create_index("ix_account_events_account", "account_events", ["account_id", "id"])
+    op.create_index("ix_account_events_account", "account_events", ["account_id", "id", "kind"])
     op.create_table(
         "proxies",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -115,6 +117,7 @@ def upgrade() -> None:
         sa.Column("reason_text", sa.Text(), nullable=True),
         sa.Column("checked_at", sa.DateTime(), nullable=False),
         sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sqlite_with_rowid=False,  # one B-tree probe per look-up, not two
     )
     op.create_table(
         "finding_decisions",
