@@ -25,7 +25,7 @@ from gateway.dispatch.render import render_file, render_planned
 from gateway.intake.submit import submit_roster
 from gateway.keys import SigningMaterial
 from gateway.privacy import PiiVault
-from rosters import csv_bytes, rows
+from tests.support.rosters import csv_bytes, rows
 
 NOW = dt.datetime(2026, 11, 2, 1, 30)  # 09:30 in Chongqing, a Monday
 CAL = WorkingDayCalendar.from_dir(DEFAULT_CALENDAR_DIR)

@@ -6,7 +6,7 @@ import pytest
 from openpyxl import Workbook
 
 from gateway.intake.roster import RosterRejected, read_roster
-from rosters import HEADER, csv_bytes, resident_id, rows
+from tests.support.rosters import HEADER, csv_bytes, resident_id, rows
 
 BANKS = {"cqrcb-fj": "cqrcb-fj", "314653000017": "cqrcb-fj", "icbc-cq": "icbc-cq"}
 UNITS = {"500236101", "500236102"}

@@ -12,7 +12,7 @@ from gateway.intake.roster import RosterRejected
 from gateway.intake.submit import SubmissionRefused, submit_roster
 from gateway.privacy import PiiVault
 from gateway.validation.model import REJECT, REVIEW, Finding as F
-from rosters import csv_bytes, rows
+from tests.support.rosters import csv_bytes, rows
 
 NOW = dt.datetime(2026, 11, 2, 9, 30)
 

@@ -13,7 +13,7 @@ from gateway.db.models import ItemEvent, ReconException
 from reconciliation.apply import apply_outcomes
 from reconciliation.outcomes import BY_FILE_SEQ, FileOutcome, Outcome
 from reconciliation.proof import batch_proof
-from conftest import NOW, deliver_batch
+from tests.support.recon import NOW, deliver_batch
 
 LATER = NOW + dt.timedelta(days=1)
 

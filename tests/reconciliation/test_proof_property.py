@@ -12,7 +12,7 @@ from gateway.db import make_engine, upgrade
 from reconciliation.apply import apply_outcomes
 from reconciliation.outcomes import FileOutcome, Outcome
 from reconciliation.proof import batch_proof
-from conftest import NOW, deliver_batch
+from tests.support.recon import NOW, deliver_batch
 
 N = 5
 STATES = ["accepted", "settled", "rejected_by_bank", "returned"]
