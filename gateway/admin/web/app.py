@@ -21,7 +21,6 @@ query or a bcrypt check never blocks the reactor.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import logging
@@ -42,7 +41,6 @@ from gateway.admin.auth import API, AUDITOR, BANK, CONSOLE, DEPARTMENT, FINANCE,
 from gateway.admin.web import views
 from gateway.admin.web.charts import stacked_bars
 from gateway.admin.web.http import MAX_BODY, WebRequest, WebResponse
-from gateway.admin.web.public import own_payments
 from gateway.admin.web.ratelimit import RateLimiter
 
 log = logging.getLogger("ykt.web")
@@ -129,7 +127,7 @@ class ConsoleApp:
 
     def __init__(self, *, engine, config, vault, clock, calendar, audit: Callable | None = None,
                  secure_cookies: bool | None = None, login_rate: tuple[int, float] = (10, 60),
-                 query_rate: tuple[int, float] = (5, 60), console_ttl: dt.timedelta = auth.CONSOLE_TTL) -> None:
+                 query_limits=None, console_ttl: dt.timedelta = auth.CONSOLE_TTL) -> None:
         self.engine, self.cfg, self.vault, self.calendar = engine, config, vault, calendar
         self.now, seconds = _now_source(clock)
         if audit is None:
@@ -138,7 +136,10 @@ class ConsoleApp:
         self.secure_cookies = secure_cookies
         self.console_ttl = console_ttl
         self.login_limiter = RateLimiter(capacity=login_rate[0], per_seconds=login_rate[1], seconds=seconds)
-        self.query_limiter = RateLimiter(capacity=query_rate[0], per_seconds=query_rate[1], seconds=seconds)
+        from gateway.admin.disclosure import QueryLimits, SelfServiceQuery
+
+        limits = QueryLimits.load(config.directory) if query_limits is None else query_limits
+        self.query = SelfServiceQuery(config, vault, self.now, limits=limits)
         self.env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
                                autoescape=select_autoescape(("html",)), trim_blocks=True, lstrip_blocks=True)
         self.env.globals.update(stacked_bars=stacked_bars, bank_bars=_bank_bars, endpoints=ENDPOINTS)
@@ -215,14 +216,9 @@ class ConsoleApp:
         if path == "/policies" and req.method == "GET":
             return self._page("policies.html", None, title="政策清单 Policy list", policies=views.policy_list(self.cfg))
         if path == "/policies.csv" and req.method == "GET":
-            buf = io.StringIO()
-            w = csv.writer(buf, lineterminator="\r\n")
-            cols = ("code", "name", "beneficiaries", "standard", "frequency", "basis", "guide", "department", "hotline")
-            w.writerow(("编码", "补贴名目", "补贴对象", "补贴标准(元)", "发放频次", "政策依据", "申报指南", "主管部门",
-                        "咨询电话"))
-            for p in views.policy_list(self.cfg):
-                w.writerow([p[c] for c in cols])
-            return WebResponse(200, ("\ufeff" + buf.getvalue()).encode("utf-8"), "text/csv; charset=utf-8",
+            from gateway.admin.disclosure import render_policy_list_csv
+
+            return WebResponse(200, render_policy_list_csv(self.cfg), "text/csv; charset=utf-8",
                                [("Content-Disposition", 'attachment; filename="policy-list.csv"')])
         if path == "/query":
             if req.method == "GET":
@@ -233,13 +229,22 @@ class ConsoleApp:
         return self._not_found(req)
 
     def _query(self, req: WebRequest) -> WebResponse:
-        if not self.query_limiter.allow(req.client):
-            return self._page("query.html", None, 429, title="自助查询 Self-service query", asked=False,
-                              error="查询过于频繁，请稍后再试 Too many queries; please wait a minute")
+        """:class:`gateway.admin.disclosure.SelfServiceQuery`: own payments only, masked, rate-limited
+        per client address and per ID number; the same answer for an unknown ID and a wrong name."""
+        from gateway.admin.disclosure import QueryRateLimited, QueryRefused
+
         name, id_number = req.form.get("name", ""), req.form.get("id_number", "")
-        with Session(self.engine) as s:
-            rows = own_payments(s, self.cfg, self.vault, name=name, id_number=id_number)
-        return self._page("query.html", None, title="自助查询 Self-service query", asked=True, rows=rows)
+        title = "自助查询 Self-service query"
+        try:
+            with Session(self.engine) as s:
+                rows = self.query.ask(s, name=name, id_number=id_number, client_key=req.client)
+        except QueryRateLimited as e:
+            resp = self._page("query.html", None, 429, title=title, asked=False, error=e.plain())
+            resp.headers.append(("Retry-After", str(max(1, int(e.retry_after.total_seconds() + 0.999)))))
+            return resp
+        except QueryRefused as e:
+            return self._page("query.html", None, 400, title=title, asked=False, error=e.plain())
+        return self._page("query.html", None, title=title, asked=True, rows=rows)
 
     # --- console -----------------------------------------------------------------------------------
     def _console_principal(self, s: Session, req: WebRequest) -> Principal | None:
@@ -449,7 +454,7 @@ def make_resource(*, engine, config, vault, clock, calendar, reactor=None, **opt
 
     ``clock`` is an ``IReactorTime`` or a ``now()`` callable; ``reactor`` (default: the running
     one) supplies the thread pool the handlers run in. ``options`` go to :class:`ConsoleApp`
-    (``audit``, ``secure_cookies``, ``login_rate``, ``query_rate``, ``console_ttl``).
+    (``audit``, ``secure_cookies``, ``login_rate``, ``query_limits``, ``console_ttl``).
     """
     if reactor is None:
         from twisted.internet import reactor  # noqa: F811 - only when the caller did not pass one

@@ -16,17 +16,21 @@ COLOURS = {"settled": "#2e7d32", "rejected": "#c62828", "returned": "#ef6c00", "
 def stacked_bars(rows: list[tuple[str, dict[str, int]]], series: list[tuple[str, str]], *, width: int = 640,
                  bar_height: int = 22) -> Markup:
     """One horizontal bar per row, stacked by ``series`` (key, label), with a legend and counts."""
-    label_w, gap, legend_h = 150, 10, 28
+    label_w, gap = 150, 10
     plot_w = width - label_w - 60
+    legend, x, ly = [], 0, 4
+    for key, label in series:
+        w = 28 + sum(12 if ord(ch) > 0x2e80 else 7 for ch in label)
+        if x and x + w > width:
+            x, ly = 0, ly + 18
+        legend.append(f'<rect x="{x}" y="{ly}" width="12" height="12" fill="{COLOURS.get(key, "#607d8b")}"/>'
+                      f'<text x="{x + 16}" y="{ly + 10}">{escape(label)}</text>')
+        x += w
+    legend_h = ly + 24
     height = legend_h + len(rows) * (bar_height + gap) + gap
     top = max([sum(v.get(k, 0) for k, _ in series) for _, v in rows] + [1])
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" font-family="Noto Sans CJK SC, sans-serif" font-size="12">']
-    x = 0
-    for key, label in series:
-        out.append(f'<rect x="{x}" y="4" width="12" height="12" fill="{COLOURS.get(key, "#607d8b")}"/>'
-                   f'<text x="{x + 16}" y="14">{escape(label)}</text>')
-        x += 24 + 13 * len(label)
+           f'viewBox="0 0 {width} {height}" font-family="Noto Sans CJK SC, sans-serif" font-size="12">', *legend]
     y = legend_h
     for name, values in rows:
         out.append(f'<text x="0" y="{y + bar_height - 7}">{escape(name)}</text>')

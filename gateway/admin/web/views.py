@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -175,7 +175,7 @@ def files(ctx: Ctx) -> dict:
     out_q = sa.select(OutboundFile).join(Batch, Batch.id == OutboundFile.batch_id)
     out_q = out_q.where(OutboundFile.bank_id == p.scope) if p.role == BANK else out_q.where(batch_filter(ctx))
     outbound = [{"id": f.id, "bank": f.bank_id, "batch_id": f.batch_id, "name": f.name, "state": f.state,
-                 "items": f.item_count, "amount": yuan(f.total_fen), "attempts": f.attempts,
+                 "item_count": f.item_count, "amount": yuan(f.total_fen), "attempts": f.attempts,
                  "delivered_at": iso(f.delivered_at), "last_error": f.last_error}
                 for f in s.scalars(out_q.order_by(OutboundFile.id.desc()).limit(PAGE))]
     inbound = [{"id": f.id, "bank": f.bank_id, "name": f.name, "kind": f.kind, "status": f.status,
@@ -193,7 +193,7 @@ def _batch_row(ctx: Ctx, b: Batch) -> dict:
     return {"id": b.id, "ref": b.ref, "policy": b.policy_code, "policy_name": policy.name if policy else "",
             "period": b.period, "county": b.county_code, "department": b.department_code,
             "department_name": dept.name if dept else "", "submitted_by": b.submitted_by,
-            "submitted_at": iso(b.submitted_at), "items": b.item_count, "amount": yuan(b.total_fen),
+            "submitted_at": iso(b.submitted_at), "item_count": b.item_count, "amount": yuan(b.total_fen),
             "corrects_batch_id": b.corrects_batch_id}
 
 
@@ -312,51 +312,39 @@ def exceptions(ctx: Ctx) -> dict:
         visible = set(ctx.session.scalars(sa.select(Item.id).join(Batch, Batch.id == Item.batch_id)
                                           .where(Item.id.in_(item_ids), item_filter(ctx))))
         rows = [r for r in rows if not isinstance(r["detail"].get("item_id"), int) or r["detail"]["item_id"] in visible]
-    if ctx.principal.role == AUDITOR or ctx.principal.role == FINANCE:
-        pass
     return {"exceptions": rows[:PAGE], "open": sum(1 for r in rows if not r["resolved"])}
 
 
 def corrections(ctx: Ctx) -> dict:
-    """The correction queue: items a bank rejected or returned, not yet resubmitted [Art. 22-23]."""
-    plugged = _plugin("reconciliation.corrections", "correction_queue")
-    if plugged is not None:
-        return {"source": "reconciliation.corrections", "items": _scoped_plugin_rows(ctx, plugged(ctx.session))}
-    last = (sa.select(ItemEvent.item_id, sa.func.max(ItemEvent.id).label("m")).group_by(ItemEvent.item_id)
-            .subquery())
-    resubmitted = sa.select(Item.resubmission_of).where(Item.resubmission_of.is_not(None))
-    q = (sa.select(Item, ItemEvent).join(Batch, Batch.id == Item.batch_id).join(last, last.c.item_id == Item.id)
-         .join(ItemEvent, ItemEvent.id == last.c.m)
-         .where(item_filter(ctx), ItemEvent.state.in_(CORRECTABLE), Item.id.not_in(resubmitted))
-         .order_by(ItemEvent.at, Item.id).limit(PAGE))
-    rows = [{"id": it.id, "batch_id": it.batch_id, "row": it.seq, "unit": it.unit_code, "bank": it.bank_id,
-             "amount": yuan(it.amount_fen), "state": ev.state, "state_zh": STATE_ZH[ev.state], "since": iso(ev.at),
-             "reason_code": ev.reason_code, "reason_text": ev.reason_text, **_masked(ctx, it)}
-            for it, ev in ctx.session.execute(q)]
-    return {"source": "built-in", "items": rows}
+    """The correction queue (:func:`reconciliation.corrections.correction_queue`): items that failed
+    validation, were rejected by the bank or returned, and are not yet resubmitted [Art. 22-23]."""
+    from reconciliation.corrections import correction_queue
+
+    p = ctx.principal
+    entries = correction_queue(ctx.session, ctx.cfg, ctx.vault,
+                               department_code=p.scope if p.role == DEPARTMENT else None,
+                               unit_code=p.scope if p.role == UNIT else None)
+    visible = _visible_item_ids(ctx, [e.item_id for e in entries])
+    rows = []
+    for e in entries:
+        if e.item_id not in visible:
+            continue
+        d = e.as_dict()
+        rows.append({"id": e.item_id, "batch_id": e.batch_id, "batch_ref": e.batch_ref, "row": e.row,
+                     "unit": e.unit_code, "bank": e.bank_id, "amount": e.amount, "state": e.state,
+                     "state_zh": STATE_ZH.get(e.state, e.state), "since": iso(e.at), "reason_code": e.reason_code,
+                     "reason_zh": d["reason_zh"], "reason_en": d["reason_en"], "explain": e.explain,
+                     "bank_text": e.bank_text, "name": e.name, "id_number": e.id_number, "account": e.account})
+        if len(rows) >= PAGE:
+            break
+    return {"items": rows}
 
 
-def _plugin(module: str, name: str) -> Callable | None:
-    """A function another module provides, if it is there yet (the console plugs it in when it lands)."""
-    import importlib
-
-    try:
-        return getattr(importlib.import_module(module), name, None)
-    except ImportError:
-        return None
-
-
-def _scoped_plugin_rows(ctx: Ctx, rows) -> list:
-    """Keep only rows whose ``item_id`` is in the viewer's scope (a plugged-in function knows no roles)."""
-    rows = list(rows)
-    ids = {r.get("item_id") if isinstance(r, dict) else getattr(r, "item_id", None) for r in rows}
-    visible = set(ctx.session.scalars(sa.select(Item.id).join(Batch, Batch.id == Item.batch_id)
-                                      .where(Item.id.in_([i for i in ids if i is not None]), item_filter(ctx))))
-    out = []
-    for r in rows:
-        d = r if isinstance(r, dict) else (r.as_dict() if hasattr(r, "as_dict") else vars(r))
-        if d.get("item_id") in visible:
-            out.append(d)
+def _visible_item_ids(ctx: Ctx, ids: list[int]) -> set[int]:
+    out: set[int] = set()
+    for i in range(0, len(ids), 5000):
+        out |= set(ctx.session.scalars(sa.select(Item.id).join(Batch, Batch.id == Item.batch_id)
+                                       .where(Item.id.in_(ids[i:i + 5000]), item_filter(ctx))))
     return out
 
 
@@ -386,17 +374,36 @@ def compliance(ctx: Ctx) -> dict:
         rows.append({"bank": bank_id, "bank_name": bank.name if bank else "",
                      **{k: {"count": v["count"], "amount": yuan(v["fen"])} for k, v in r.items()},
                      "overdue": overdue.get(bank_id, 0)})
-    plugged = _plugin("reconciliation.compliance", "compliance_summary")
-    extra = None
-    if plugged is not None:
-        try:
-            extra = plugged(ctx.session, ctx.cfg, calendar=ctx.calendar, now=ctx.now,
-                            banks=bank_ids_in_scope(ctx) if ctx.principal.role == BANK else None)
-        except TypeError:
-            extra = None
-    return {"banks": rows, "buckets": [(k, label) for k, label, _s in BUCKETS],
-            "fallback_years": sorted(fallback_years), "as_of": iso(ctx.now),
-            "source": "built-in" if extra is None else "reconciliation.compliance", "detail": extra}
+    batches_ = _batch_deadlines(ctx, fallback_years)
+    return {"banks": rows, "buckets": [(k, label) for k, label, _s in BUCKETS], "batches": batches_,
+            "obligations": [(k, OBLIGATION_ZH[k]) for k in OBLIGATION_ZH],
+            "deadline_statuses": [(k, DEADLINE_ZH[k]) for k in DEADLINE_ZH],
+            "fallback_years": sorted(fallback_years), "as_of": iso(ctx.now)}
+
+
+OBLIGATION_ZH = {"credit": "入账 credit (1 working day)", "results": "回执 results (3)",
+                 "refund_info": "退款信息 refund info (3)"}
+DEADLINE_ZH = {"met": "按时 met", "late": "逾期 late", "at_risk": "临期 at risk", "outstanding": "未到期 outstanding",
+               "awaiting_funds": "待拨款 awaiting funds"}
+
+
+def _batch_deadlines(ctx: Ctx, fallback_years: set[int]) -> list[dict]:
+    """Deadline tallies per batch in scope (:func:`reconciliation.deadlines.batch_deadlines`) [Art. 20-22]."""
+    if ctx.calendar is None or ctx.principal.role == BANK:
+        return []  # a bank sees its own outcome chart; batch deadlines span other banks' items
+    from reconciliation.deadlines import batch_deadlines
+
+    out = []
+    for b in ctx.session.scalars(sa.select(Batch).where(batch_filter(ctx)).order_by(Batch.id.desc()).limit(50)):
+        bd = batch_deadlines(ctx.session, ctx.cfg, ctx.calendar, b.id, now=ctx.now)
+        fallback_years |= set(bd.fallback_years)
+        due = bd.due_dates()
+        out.append({"batch_id": b.id, "ref": b.ref, "item_count": bd.tallies.items,
+                    "status": {k: bd.status(k) for k in OBLIGATION_ZH},
+                    "due": {k: (due[k].isoformat() if due.get(k) else None) for k in OBLIGATION_ZH},
+                    "counts": {k: {s_: n for s_, n in bd.tallies.counts[k].items() if s_ in DEADLINE_ZH}
+                               for k in OBLIGATION_ZH}})
+    return out
 
 
 def _overdue(ctx: Ctx) -> tuple[dict[str, int], set[int]]:
@@ -443,8 +450,11 @@ def policy_list(cfg) -> list[dict]:
 
 
 def disclosure(ctx: Ctx) -> dict:
-    """Previews of what the public will see: the policy list and a masked notice per unit, policy, period."""
-    plugged = _plugin("gateway.admin.disclosure", "notice_preview")
+    """Previews of what the public will see: the notices (unit · policy · period) in scope, and one of
+    them as :func:`gateway.admin.disclosure.build_notice` builds it (masked)."""
+    from gateway.admin.disclosure import DisclosureError, build_notice
+    from gateway.timeutil import local_date
+
     q = (sa.select(Item.unit_code, Batch.policy_code, Batch.period, sa.func.count(), sa.func.sum(Item.amount_fen))
          .join(Batch, Batch.id == Item.batch_id).where(item_filter(ctx))
          .group_by(Item.unit_code, Batch.policy_code, Batch.period)
@@ -454,18 +464,18 @@ def disclosure(ctx: Ctx) -> dict:
         u = ctx.cfg.units.get(unit)
         notices.append({"unit": unit, "unit_name": u.name if u else "", "policy": policy, "period": period,
                         "count": n, "amount": yuan(fen)})
-    sample = None
+    preview = None
     pick = ctx.arg("unit"), ctx.arg("policy"), ctx.arg("period")
     if all(pick) and any((n["unit"], n["policy"], n["period"]) == pick for n in notices):
-        if plugged is not None:
-            sample = {"source": "gateway.admin.disclosure", "rows": plugged(ctx.session, ctx.cfg, ctx.vault,
-                                                                             unit=pick[0], policy=pick[1],
-                                                                             period=pick[2])}
+        try:
+            notice = build_notice(ctx.session, ctx.cfg, ctx.vault, unit=pick[0], policy=pick[1], period=pick[2],
+                                  published_on=local_date(ctx.now))
+        except DisclosureError as e:
+            preview = {"error": e.plain()}
         else:
-            iq = (sa.select(Item).join(Batch, Batch.id == Item.batch_id)
-                  .where(item_filter(ctx), Item.unit_code == pick[0], Batch.policy_code == pick[1],
-                         Batch.period == pick[2]).order_by(Item.id).limit(PAGE))
-            sample = {"source": "built-in", "rows": [{**_masked(ctx, it), "amount": yuan(it.amount_fen)}
-                                                     for it in ctx.session.scalars(iq)]}
-    return {"policies": policy_list(ctx.cfg), "notices": notices, "preview": sample, "pick": list(pick),
-            "disclosure_module": plugged is not None}
+            preview = {"title": notice.title, "publish_from": notice.publish_from.isoformat(),
+                       "publish_to": notice.publish_to.isoformat(), "hotline": notice.hotline,
+                       "count": notice.count, "total": str(notice.total),
+                       "rows": [{"no": ln.no, "name": ln.name, "id_number": ln.id_number, "account": ln.account,
+                                 "amount": str(ln.amount), "paid_on": ln.paid_on.isoformat()} for ln in notice.lines]}
+    return {"policies": policy_list(ctx.cfg), "notices": notices, "preview": preview, "pick": list(pick)}
