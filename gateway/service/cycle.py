@@ -60,6 +60,7 @@ class GatewayCycle:
         self.outbox_dir, self.inbound_dir = Path(outbox_dir), Path(inbound_dir)
         self.transports, self.now, self.rng = transports, now, rng or random.Random()
         self.signing_for = signing_for
+        self.stop_requested = False  # set at shutdown: finish the current step, start no new one
 
     def _db(self, fn, *args):
         def run():
@@ -85,6 +86,8 @@ class GatewayCycle:
     def deliver_due(self, report: CycleReport):
         claimed = yield self._db(lambda s: claim_due(s, now=self.now(), bank_ids=set(self.transports)))
         for c in claimed:
+            if self.stop_requested:
+                break  # the lease expires and the next run (of any process) takes the file
             transport = self.transports[c.bank_id]
             signature = Path(c.signature_path).read_bytes() if c.signature_path else None
             ext = Path(c.signature_path).suffix.lstrip(".") if c.signature_path else None
@@ -108,6 +111,8 @@ class GatewayCycle:
     @defer.inlineCallbacks
     def fetch_reports(self, report: CycleReport):
         for bank_id, transport in self.transports.items():
+            if self.stop_requested:
+                return
             try:
                 names = yield transport.list_reports()
             except TransportError as e:
@@ -136,6 +141,8 @@ class GatewayCycle:
         ids = yield self._db(lambda s: list(s.scalars(sa.select(InboundFile.id).where(
             InboundFile.status == "stored").order_by(InboundFile.id))))
         for row_id in ids:
+            if self.stop_requested:
+                return
             def apply_one(s, row_id=row_id):
                 row = s.get(InboundFile, row_id)
                 pin = self.signing_for(self.cfg.banks[row.bank_id]).bank_pin
@@ -155,7 +162,8 @@ class GatewayCycle:
         """prepare -> deliver -> fetch -> apply. Returns a :class:`CycleReport`."""
         report = CycleReport()
         report.planned, report.rendered = yield self.prepare()
-        yield self.deliver_due(report)
-        yield self.fetch_reports(report)
-        yield self.apply_stored(report)
+        for step in (self.deliver_due, self.fetch_reports, self.apply_stored):
+            if self.stop_requested:
+                break
+            yield step(report)
         return report
