@@ -5,8 +5,10 @@
 Cases, for every size N:
 
 * ``pain001_ours``   — write N transactions with ``write_pain001`` to a file, signed with the
-  ``StreamingEnvelopedSigner`` when available, then validate the file against the official
-  XSD while streaming (``safe_iterparse`` with schema). Time is generate+sign+validate.
+  ``StreamingEnvelopedSigner`` when available, while an ``xmllint --stream`` child validates the
+  same bytes against the official XSD on the second core (``formats.xsd.XmllintTee``). Time is
+  generate+sign+validate (wall).
+* ``pain001_ours_inproc`` — the same, validated afterwards in-process (``safe_iterparse``).
 * ``pain001_sepaxml`` — ``sepaxml`` building the same N transactions (export without
   validation), for comparison (skipped above 100k: it holds the whole tree).
 * ``pain002_parse`` / ``camt054_parse`` — read and XSD-validate an N-entry file (written
@@ -40,22 +42,42 @@ def _rss_mb() -> float:
 # --------------------------------------------------------------------------- cases (run in a child)
 
 
+def _signer():
+    try:
+        from formats.signature.keys import make_leaf, make_test_ca
+        from formats.signature.xmldsig import StreamingEnvelopedSigner
+    except ImportError:  # pragma: no cover
+        return None
+    ca_key, ca_cert = make_test_ca("bench CA")
+    key, cert = make_leaf(ca_key, ca_cert, "bench")
+    return StreamingEnvelopedSigner(key, cert)
+
+
 def case_pain001_ours(n: int, workdir: pathlib.Path) -> dict:
+    """Generate + sign, validated concurrently by ``xmllint --stream`` (``XmllintTee``)."""
+    from formats.iso20022.pain001 import write_pain001
+    from formats.iso20022.testing import sample_credit_transfers, sample_payment_header
+    from formats.xsd import XmllintTee, xsd_path
+
+    signer = _signer()
+    xsd = xsd_path("pain.001.001.09")
+    path = workdir / f"pain001-{n}.xml"
+    t0 = time.perf_counter()
+    with open(path, "wb") as out, XmllintTee(out, xsd, source=str(path)) as sink:
+        result = write_pain001(sink, sample_payment_header(n), sample_credit_transfers(n), signer=signer)
+    t1 = time.perf_counter()
+    assert result.number_of_transactions == n
+    return {"seconds": t1 - t0, "bytes": result.bytes_written, "signed": result.signed, "validator": "xmllint --stream"}
+
+
+def case_pain001_ours_inproc(n: int, workdir: pathlib.Path) -> dict:
+    """Generate + sign, then validate in-process (``safe_iterparse`` with the schema)."""
     from formats.iso20022.pain001 import write_pain001
     from formats.iso20022.testing import sample_credit_transfers, sample_payment_header
     from formats.xmlsafe import release, safe_iterparse
     from formats.xsd import schema_for
 
-    signer = None
-    try:
-        from formats.signature.keys import make_leaf, make_test_ca
-        from formats.signature.xmldsig import StreamingEnvelopedSigner
-
-        ca_key, ca_cert = make_test_ca("bench CA")
-        key, cert = make_leaf(ca_key, ca_cert, "bench")
-        signer = StreamingEnvelopedSigner(key, cert)
-    except ImportError:  # pragma: no cover
-        pass
+    signer = _signer()
     schema = schema_for("pain.001.001.09")
     path = workdir / f"pain001-{n}.xml"
     t0 = time.perf_counter()
@@ -70,7 +92,7 @@ def case_pain001_ours(n: int, workdir: pathlib.Path) -> dict:
     t2 = time.perf_counter()
     assert count == n
     return {"seconds": t2 - t0, "generate_sign_s": t1 - t0, "validate_s": t2 - t1, "bytes": result.bytes_written,
-            "signed": result.signed}
+            "signed": result.signed, "validator": "in-process"}
 
 
 def case_pain001_sepaxml(n: int, workdir: pathlib.Path) -> dict:
@@ -131,6 +153,7 @@ def case_camt054_parse(n: int, workdir: pathlib.Path) -> dict:
 
 CASES = {
     "pain001_ours": case_pain001_ours,
+    "pain001_ours_inproc": case_pain001_ours_inproc,
     "pain001_sepaxml": case_pain001_sepaxml,
     "pain002_parse": case_pain002_parse,
     "camt054_parse": case_camt054_parse,
@@ -165,6 +188,7 @@ def main() -> None:
     if args.case:
         result = CASES[args.case](args.n, pathlib.Path(args.workdir))
         result["peak_rss_mb"] = _rss_mb()
+        result["child_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # xmllint
         print(json.dumps(result))
         return
 
@@ -185,9 +209,11 @@ def main() -> None:
                     f.unlink()
     by = {(r["case"], r["n"]): r for r in rows}
     for n in sizes:
-        ours, theirs = by.get(("pain001_ours", n)), by.get(("pain001_sepaxml", n))
-        if ours and theirs:
-            ours["ratio_to_sepaxml"] = ours["seconds"] / theirs["seconds"]
+        theirs = by.get(("pain001_sepaxml", n))
+        for case in ("pain001_ours", "pain001_ours_inproc"):
+            ours = by.get((case, n))
+            if ours and theirs:
+                ours["ratio_to_sepaxml"] = ours["seconds"] / theirs["seconds"]
     summary = {
         "python": sys.version.split()[0],
         "rows": rows,
@@ -195,11 +221,11 @@ def main() -> None:
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2))
-    print(f"{'case':<18}{'N':>10}{'seconds':>10}{'rss MB':>9}{'per s':>12}{'vs sepaxml':>12}")
+    print(f"{'case':<21}{'N':>10}{'seconds':>10}{'rss MB':>9}{'per s':>12}{'vs sepaxml':>12}")
     for r in rows:
         per_s = r.get("entries_per_s") or r["n"] / r["seconds"]
         ratio = f"{r['ratio_to_sepaxml']:.2f}" if "ratio_to_sepaxml" in r else ""
-        print(f"{r['case']:<18}{r['n']:>10}{r['seconds']:>10.2f}{r['peak_rss_mb']:>9.1f}{per_s:>12,.0f}{ratio:>12}")
+        print(f"{r['case']:<21}{r['n']:>10}{r['seconds']:>10.2f}{r['peak_rss_mb']:>9.1f}{per_s:>12,.0f}{ratio:>12}")
     print(f"written to {RESULTS}")
 
 

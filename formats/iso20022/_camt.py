@@ -41,10 +41,40 @@ from formats.model import CreditDebit, EntryDetail, Notification, NotificationHe
 from formats.xmlsafe import DEFAULT_MAX_BYTES, release, safe_iterparse
 from formats.xsd import resolve_schema
 from formats.iso20022 import _xmlwrite as w
-from formats.iso20022._xmlread import Fields, Paths, check_root, peek_message_type
+from formats.iso20022._xmlread import (
+    Fields, Irregular, Paths, RecordShapes, check_root, peek_message_type, plain_amount,
+)
 from formats.iso20022._xmlwrite import EnvelopedSigner, WriteResult
 
 NOT_PROVIDED = "NOTPROVIDED"
+_CREDIT_DEBIT = {c.value: c for c in CreditDebit}
+
+
+def _detail_finders(f: Fields) -> tuple:
+    """The path lookups of :meth:`CamtReader._detail`, in the order :meth:`CamtReader._detail_fast`
+    unpacks them, for :class:`RecordShapes`."""
+    p = f.p
+
+    def path(where: str):
+        return lambda tx: tx.find(p[where])
+
+    def under_rtr(where: str, many: bool = False):
+        def find(tx):
+            rtr = tx.find(p["RtrInf"])
+            if rtr is None:
+                return [] if many else None
+            return list(rtr.iterfind(p[where])) if many else rtr.find(p[where])
+        return find
+
+    return (
+        path("Amt"), path("AmtDtls/TxAmt/Amt"), path("CdtDbtInd"), path("Refs/EndToEndId"),
+        lambda tx: tx.find(f".//{{{p.ns}}}OrgnlEndToEndId"),
+        path("RtrInf"), under_rtr("Rsn/Cd"), under_rtr("Rsn/Prtry"), under_rtr("AddtlInf", many=True),
+        path("RltdPties/Cdtr/Pty/Nm"), path("RltdPties/Cdtr/Nm"),
+        path("RltdPties/CdtrAcct/Id/Othr/Id"), path("RltdPties/CdtrAcct/Id/IBAN"),
+        path("RltdPties/Dbtr/Pty/Nm"), path("RltdPties/Dbtr/Nm"),
+        path("RltdPties/DbtrAcct/Id/Othr/Id"), path("RltdPties/DbtrAcct/Id/IBAN"),
+    )
 
 
 class CamtKind:
@@ -192,6 +222,7 @@ class CamtReader:
         self._events = events
         self._f = Fields(source, Paths(self.ns))
         self._tags = {f"{{{self.ns}}}{n}": n for n in ("GrpHdr", "Acct", "TxDtls", "Ntry")}
+        self._shapes = RecordShapes(_detail_finders(self._f))
         self.header = self._read_header()
 
     def _read_header(self) -> NotificationHeader:
@@ -284,6 +315,52 @@ class CamtReader:
             line=tx.sourceline or 0,
         )
 
+    def _detail_fast(self, tx: etree._Element, facts: dict) -> EntryDetail:
+        """:meth:`_detail` read by the record's shape (see :class:`RecordShapes`); raises
+        :class:`Irregular` for a value it does not handle (then :meth:`_detail` gives the result
+        or the error)."""
+        got = self._shapes.read(tx)
+        if got is None:
+            raise Irregular
+        plan, elements = got
+        (amt, amt_dtls, cd, e2e, orgnl_e2e, rtr, rsn_cd, rsn_prtry, addtl,
+         cdtr_nm, cdtr_nm2, cdtr_othr, cdtr_iban, dbtr_nm, dbtr_nm2, dbtr_othr, dbtr_iban) = plan
+
+        def opt(i: int | None) -> str | None:  # findtext() or None
+            return None if i is None else (elements[i].text or None)
+
+        amount = plain_amount(opt(amt) or opt(amt_dtls))
+        credit_debit = opt(cd)
+        if credit_debit is not None:
+            credit_debit = _CREDIT_DEBIT.get(credit_debit)
+            if credit_debit is None:
+                raise Irregular
+        credit_debit = credit_debit or facts["credit_debit"]
+        end_to_end_id = opt(e2e) or (None if orgnl_e2e is None else elements[orgnl_e2e].text) or NOT_PROVIDED
+        code = text = None
+        if rtr is not None:
+            code = opt(rsn_cd) or opt(rsn_prtry)
+            parts = [elements[i].text for i in addtl if elements[i].text]
+            text = "".join(parts) if parts else None
+        if credit_debit is CreditDebit.DEBIT:
+            name, account = opt(cdtr_nm) or opt(cdtr_nm2), opt(cdtr_othr) or opt(cdtr_iban)
+        else:
+            name, account = opt(dbtr_nm) or opt(dbtr_nm2), opt(dbtr_othr) or opt(dbtr_iban)
+        return EntryDetail(
+            end_to_end_id=end_to_end_id,
+            amount=amount,  # may be None here; resolved by the caller
+            credit_debit=credit_debit,
+            is_return=rtr is not None or facts["rrtn"],
+            return_reason_code=code,
+            return_reason_text=text,
+            entry_reference=facts["entry_reference"],
+            booking_date=facts["booking_date"],
+            value_date=facts["value_date"],
+            counterparty_name=name,
+            counterparty_account=account,
+            line=tx.sourceline or 0,
+        )
+
     def __iter__(self) -> Iterator[EntryDetail]:
         facts = None
         seen_in_entry = 0
@@ -301,7 +378,10 @@ class CamtReader:
                 if pending is not None:
                     raise SchemaViolation("TxDtls without an amount in a batch entry", source=self.source,
                                           line=pending.line, field="TxDtls/Amt")
-                detail = self._detail(elem, facts)
+                try:
+                    detail = self._detail_fast(elem, facts)
+                except Irregular:
+                    detail = self._detail(elem, facts)
                 release(elem)
                 if facts["status"] != "BOOK":
                     continue

@@ -15,6 +15,8 @@ from formats.iso20022.detect import detect
 from formats.xmlsafe import GuardedStream, namespace
 
 _AMOUNT = re.compile(r"^\d{1,18}(\.\d{1,5})?$")
+#: the common shape ``123.45``: ``Decimal(raw)`` is then exactly what :func:`parse_amount` gives
+_PLAIN_AMOUNT = re.compile(r"\d{1,18}\.\d\d")
 
 
 class Paths:
@@ -60,6 +62,8 @@ class Fields:
         if raw is None:
             return None
         raw = raw.strip()
+        if _PLAIN_AMOUNT.fullmatch(raw):  # the line is only looked up for an error
+            return Decimal(raw)
         return parse_amount(raw, source=self.source, line=self.line_of(elem, path), field=path)
 
     def currency(self, elem: etree._Element, path: str) -> str | None:
@@ -96,6 +100,98 @@ class Fields:
         if not raw.isascii() or not raw.isdigit() or len(raw) > 15:
             raise MalformedInput("not a count", source=self.source, line=self.line_of(elem, path), field=path, value=raw)
         return int(raw)
+
+
+class Irregular(Exception):
+    """Raised by the readers' fast paths for a shape they do not handle (a repeated child, an
+    odd value); the reader then takes its path lookups, which give the exact result or error."""
+
+
+def children(elem: etree._Element) -> dict:
+    """``{tag: child}`` for the children of ``elem``, in one pass; :class:`Irregular` when a tag
+    repeats. With no repeats ``children(e).get(tag)`` is exactly ``e.find(tag)``."""
+    first = {}
+    for child in elem:
+        first[child.tag] = child
+    if len(first) != len(elem):
+        raise Irregular
+    return first
+
+
+def descend(elem: etree._Element | None, *tags: str) -> etree._Element | None:
+    """Exactly ``elem.find("t1/t2/...")`` (Clark tags) when no step repeats; else :class:`Irregular`."""
+    for tag in tags:
+        if elem is None:
+            return None
+        if len(elem) == 1:  # the usual wrapper with one child: no map needed
+            elem = elem[0]
+            if elem.tag != tag:
+                return None
+        else:
+            elem = children(elem).get(tag)
+    return elem
+
+
+def text_of(elem: etree._Element | None) -> str | None:
+    """``findtext(...) or None`` for an element already found."""
+    return (elem.text or None) if elem is not None else None
+
+
+class RecordShapes:
+    """Reads one kind of record (``TxDtls``, ...) by its shape, compiling path lookups once per shape.
+
+    ``finders`` is a sequence of functions ``record -> element | list of elements | None``: the
+    path lookups, the exact reference. A record's shape is its pre-order sequence of tags and
+    numbers of children, which determines the tree and so the result of every path lookup.
+    For a new shape the finders run once on the record and the positions of what they found
+    are kept; records of a known shape are then read in one pass over their elements.
+    :meth:`read` gives ``(plan, elements)``: ``plan[k]`` is the position in ``elements`` of what
+    ``finders[k]`` finds (``None`` for nothing, a tuple of positions for a list). Past
+    ``max_shapes`` distinct shapes (a hostile file) it gives ``None`` for new shapes and the
+    caller uses the path lookups.
+    """
+
+    def __init__(self, finders, *, max_shapes: int = 256) -> None:
+        self._finders = tuple(finders)
+        self._plans: dict[tuple, tuple] = {}
+        self._max_shapes = max_shapes
+
+    def read(self, record: etree._Element) -> tuple[tuple, list] | None:
+        elements = list(record.iter())
+        shape = (tuple([e.tag for e in elements]), tuple(map(len, elements)))
+        plan = self._plans.get(shape)
+        if plan is None:
+            if len(self._plans) >= self._max_shapes:
+                return None
+            position = {e: i for i, e in enumerate(elements)}
+            found = [find(record) for find in self._finders]
+            plan = tuple(None if f is None else tuple(position[e] for e in f) if isinstance(f, list) else position[f]
+                         for f in found)
+            self._plans[shape] = plan
+        return plan, elements
+
+
+def plain_date(raw: str | None) -> dt.date | None:
+    """``None`` for no text; the date of a plain ``YYYY-MM-DD`` (exactly what ``Fields.date`` gives
+    for it); :class:`Irregular` for anything else."""
+    if not raw:
+        return None
+    if len(raw) <= 10:
+        try:
+            return dt.date.fromisoformat(raw)
+        except ValueError:
+            pass
+    raise Irregular
+
+
+def plain_amount(raw: str | None) -> Decimal | None:
+    """``None`` for no text; ``Decimal(raw)`` when ``raw`` is a plain ``123.45`` (exactly what
+    :func:`parse_amount` gives for it); :class:`Irregular` for anything else."""
+    if not raw:
+        return None
+    if _PLAIN_AMOUNT.fullmatch(raw):
+        return Decimal(raw)
+    raise Irregular
 
 
 def parse_amount(raw: str, *, source: str, line: int | None, field: str) -> Decimal:

@@ -49,13 +49,17 @@ from formats.model import StatusReport, StatusReportHeader, TransactionStatusLin
 from formats.xmlsafe import DEFAULT_MAX_BYTES, release, safe_iterparse
 from formats.xsd import resolve_schema
 from formats.iso20022 import _xmlwrite as w
-from formats.iso20022._xmlread import Fields, Paths, check_root, peek_message_type
+from formats.iso20022._xmlread import Fields, Paths, Irregular, check_root, children, descend, peek_message_type, plain_amount, text_of
 from formats.iso20022._xmlwrite import EnvelopedSigner, WriteResult
 
 VERSIONS = frozenset({"pain.002.001.03", "pain.002.001.10", "pain.002.001.12", "pain.002.001.14"})
 _V03_TX_STATUSES = frozenset({"ACTC", "RJCT", "PDNG", "ACCP", "ACSP", "ACSC", "ACWC"})
 _V03_GROUP_STATUSES = _V03_TX_STATUSES | {"RCVD", "PART"}
 _CLOSING = "</CstmrPmtStsRpt></Document>"
+#: status code -> TxStatus, for the reader's fast path (which leaves any other text to TxStatus())
+_STATUSES = {s.value: s for s in TxStatus}
+_FAST_TAGS = ("OrgnlEndToEndId", "TxSts", "StsRsnInf", "AddtlInf", "Rsn", "Cd", "Prtry", "OrgnlInstrId",
+              "OrgnlTxRef", "Amt", "InstdAmt", "CdtrAcct", "Id", "Othr")
 
 
 def _reason_xml(code: str | None, text: str | None, where: str, line: int | None = None) -> str:
@@ -180,6 +184,7 @@ class Pain002Reader:
         self.ns = w.ns_of(message_type)
         self._events = events
         self._f = Fields(source, Paths(self.ns))
+        self._t = {n: f"{{{self.ns}}}{n}" for n in _FAST_TAGS}
         self.header = self._read_header()
 
     def _status(self, elem: etree._Element, path: str, required: bool) -> TxStatus | None:
@@ -230,23 +235,65 @@ class Pain002Reader:
                                       source=self.source, line=elem.sourceline, field=name)
         raise SchemaViolation("no GrpHdr and OrgnlGrpInfAndSts found", source=self.source, field="OrgnlGrpInfAndSts")
 
-    def __iter__(self) -> Iterator[TransactionStatusLine]:
+    def _line(self, elem: etree._Element) -> TransactionStatusLine:
+        """One ``TxInfAndSts`` by path lookups: the exact reference, and every error's source."""
         f = self._f
+        code, text = self._reason(elem)
+        return TransactionStatusLine(
+            original_end_to_end_id=f.req(elem, "OrgnlEndToEndId"),
+            status=self._status(elem, "TxSts", True),
+            reason_code=code,
+            reason_text=text,
+            original_instruction_id=f.opt(elem, "OrgnlInstrId"),
+            amount=f.amount(elem, "OrgnlTxRef/Amt/InstdAmt", required=False),
+            creditor_account=f.opt(elem, "OrgnlTxRef/CdtrAcct/Id/Othr/Id"),
+            line=elem.sourceline or 0,
+        )
+
+    def _line_fast(self, elem: etree._Element) -> TransactionStatusLine:
+        """:meth:`_line` in one pass over the children, for the common shape; raises
+        :class:`Irregular` for anything else (then :meth:`_line` gives the result or the error)."""
+        t = self._t
+        kids = children(elem)
+        e2e, status = text_of(kids.get(t["OrgnlEndToEndId"])), _STATUSES.get(text_of(kids.get(t["TxSts"])))
+        if e2e is None or status is None:
+            raise Irregular
+        code = text = None
+        info = kids.get(t["StsRsnInf"])
+        if info is not None:
+            texts, rsn = [], None
+            for child in info:
+                if child.tag == t["AddtlInf"]:
+                    if child.text:
+                        texts.append(child.text)
+                elif child.tag == t["Rsn"]:
+                    if rsn is not None:
+                        raise Irregular
+                    rsn = children(child)
+            if rsn is not None:
+                code = text_of(rsn.get(t["Cd"])) or text_of(rsn.get(t["Prtry"]))
+            text = "".join(texts) if texts else None
+        ref = kids.get(t["OrgnlTxRef"])
+        return TransactionStatusLine(
+            original_end_to_end_id=e2e,
+            status=status,
+            reason_code=code,
+            reason_text=text,
+            original_instruction_id=text_of(kids.get(t["OrgnlInstrId"])),
+            amount=plain_amount(text_of(descend(ref, t["Amt"], t["InstdAmt"]))),
+            creditor_account=text_of(descend(ref, t["CdtrAcct"], t["Id"], t["Othr"], t["Id"])),
+            line=elem.sourceline or 0,
+        )
+
+    def __iter__(self) -> Iterator[TransactionStatusLine]:
         tx_tag = f"{{{self.ns}}}TxInfAndSts"
         for _, elem in self._events:
             if elem.tag != tx_tag:
                 continue
-            code, text = self._reason(elem)
-            line = TransactionStatusLine(
-                original_end_to_end_id=f.req(elem, "OrgnlEndToEndId"),
-                status=self._status(elem, "TxSts", True),
-                reason_code=code,
-                reason_text=text,
-                original_instruction_id=f.opt(elem, "OrgnlInstrId"),
-                amount=f.amount(elem, "OrgnlTxRef/Amt/InstdAmt", required=False),
-                creditor_account=f.opt(elem, "OrgnlTxRef/CdtrAcct/Id/Othr/Id"),
-                line=elem.sourceline or 0,
-            )
+            try:
+                line = self._line_fast(elem)
+            except Irregular:
+                line = self._line(elem)
             release(elem)
             yield line
 

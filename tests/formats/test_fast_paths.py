@@ -1,0 +1,221 @@
+"""The performance paths give exactly what the reference paths give, and stay safe.
+
+* the readers' one-pass fast paths (``Pain002Reader._line_fast``, ``CamtReader._detail_fast``)
+  against their path lookups (``_line``, ``_detail``), on generated and on odd documents;
+* ``safe_iterparse`` with a schema (validating event parser + strict tree-less check) refuses
+  every truncation and a bare ``&`` anywhere, fed one byte at a time;
+* :class:`formats.xsd.XmllintTee`, the opt-in concurrent validation of a writer's output.
+"""
+
+import io
+import shutil
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from formats.errors import FormatError, MalformedInput, SchemaViolation
+from formats.iso20022.camt054 import open_camt054, write_camt054
+from formats.iso20022.pain001 import write_pain001
+from formats.iso20022.pain002 import open_pain002, write_pain002
+from formats.iso20022.strategies import notification, status_report
+from formats.iso20022.testing import (
+    sample_credit_transfers, sample_entries, sample_notification_header, sample_payment_header,
+    sample_status_header, sample_status_lines,
+)
+from formats.iso20022._xmlread import Irregular
+from formats.xsd import XmllintTee, xsd_path
+
+class OneByte(io.RawIOBase):
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        return self._data.read(1)
+
+
+def _pain002_bytes(lines=None) -> bytes:
+    out = io.BytesIO()
+    write_pain002(out, sample_status_header(20), lines if lines is not None else sample_status_lines(20))
+    return out.getvalue()
+
+
+def _camt054_bytes(entries=None) -> bytes:
+    out = io.BytesIO()
+    write_camt054(out, sample_notification_header(), entries if entries is not None else sample_entries(60, batch=7))
+    return out.getvalue()
+
+
+def _compare_pain002(data: bytes) -> int:
+    """Every TxInfAndSts read both ways; returns how many took the fast path."""
+    reader = open_pain002(io.BytesIO(data), source="s.xml", schema=False)
+    fast = 0
+    for _, elem in reader._events:
+        if elem.tag != f"{{{reader.ns}}}TxInfAndSts":
+            continue
+        try:
+            got = reader._line_fast(elem)
+        except Irregular:
+            continue
+        fast += 1
+        assert got == reader._line(elem) and got.line == reader._line(elem).line
+    return fast
+
+
+def _compare_camt(data: bytes) -> int:
+    reader = open_camt054(io.BytesIO(data), source="n.xml", schema=False)
+    fast = 0
+    for _, elem in reader._events:
+        if elem.tag != f"{{{reader.ns}}}TxDtls":
+            continue
+        facts = reader._entry_facts(elem.getparent().getparent())
+        try:
+            got = reader._detail_fast(elem, facts)
+        except Irregular:
+            continue
+        fast += 1
+        ref = reader._detail(elem, facts)
+        assert got == ref and got.amount == ref.amount and got.line == ref.line
+    return fast
+
+
+def test_fast_paths_taken_for_ordinary_files():
+    assert _compare_pain002(_pain002_bytes()) == 20
+    assert _compare_camt(_camt054_bytes()) == 60
+
+
+@given(status_report())
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_pain002_fast_path_equals_path_lookups(report):
+    header, lines = report
+    out = io.BytesIO()
+    write_pain002(out, header, lines)
+    _compare_pain002(out.getvalue())
+
+
+@given(notification("camt.054.001.08"))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_camt_fast_path_equals_path_lookups(notif):
+    header, entries = notif
+    _compare_camt(_camt054_bytes_for(header, entries))
+
+
+def _camt054_bytes_for(header, entries) -> bytes:
+    out = io.BytesIO()
+    write_camt054(out, header, entries)
+    return out.getvalue()
+
+
+ODD_PAIN002 = [  # shapes the fast path must hand over (or read identically)
+    ("<Rsn><Cd>AC04</Cd></Rsn>", "<StsRsnInf><Rsn><Cd>AC04</Cd></Rsn><Rsn><Cd>AC01</Cd></Rsn></StsRsnInf>"),
+    ("<TxSts>ACSC</TxSts>", "<TxSts> ACSC </TxSts>"),
+    ("<TxSts>ACSC</TxSts>", "<TxSts>ACSC</TxSts><!-- c --><!-- d -->"),
+    (">101.37<", "> 101.37<"),
+    (">101.37<", ">101.370<"),
+    ("<OrgnlTxRef>", "<OrgnlTxRef><Amt><InstdAmt Ccy=\"CNY\">1.00</InstdAmt></Amt></OrgnlTxRef><OrgnlTxRef>"),
+    ("<OrgnlEndToEndId>E0000000001</OrgnlEndToEndId>", "<OrgnlEndToEndId></OrgnlEndToEndId><OrgnlEndToEndId>E1</OrgnlEndToEndId>"),
+]
+
+
+@pytest.mark.parametrize("old, new", ODD_PAIN002)
+def test_pain002_odd_shapes_read_as_before(old, new):
+    data = _pain002_bytes().decode()
+    assert old in data or old.replace("101.37", "") in data
+    _compare_pain002(data.replace(old, new, 3).encode())
+
+
+ODD_CAMT = [
+    ("<Refs><EndToEndId>E0000000001</EndToEndId></Refs>", "<Refs></Refs>"),
+    ("<CdtDbtInd>DBIT</CdtDbtInd><RltdPties>", "<CdtDbtInd> DBIT</CdtDbtInd><RltdPties>"),
+    ("<Rsn><Cd>AC04</Cd></Rsn>", "<Rsn><Prtry>X</Prtry><Cd></Cd></Rsn>"),
+    ("<RltdPties>", "<RltdPties><Cdtr><Nm>甲</Nm></Cdtr>"),
+    ("<Pty><Nm>", "<Pty><Nm></Nm><Nm>"),
+    ("<Othr><Id>", "<IBAN>X</IBAN><Othr><Id>"),
+    ("<AddtlInf>账户已销户</AddtlInf>", "<AddtlInf></AddtlInf><AddtlInf>a</AddtlInf><AddtlInf>b</AddtlInf>"),
+]
+
+
+@pytest.mark.parametrize("old, new", ODD_CAMT)
+def test_camt_odd_shapes_read_as_before(old, new):
+    data = _camt054_bytes().decode()
+    assert old in data
+    _compare_camt(data.replace(old, new, 5).encode())
+
+
+def test_camt_too_many_shapes_fall_back():
+    reader = open_camt054(io.BytesIO(_camt054_bytes()), source="n.xml", schema=False)
+    reader._shapes._max_shapes = 0
+    assert len(list(reader)) == 60
+
+
+# --------------------------------------------------------------------------- one libxml2 pass, still strict
+
+
+@pytest.mark.parametrize("kind", ["pain002", "camt054"])
+def test_every_truncation_is_refused_byte_by_byte(kind):
+    data = _pain002_bytes() if kind == "pain002" else _camt054_bytes(sample_entries(5, batch=2))
+    opener = open_pain002 if kind == "pain002" else open_camt054
+    assert len(list(opener(OneByte(data), source="x.xml"))) in (20, 5)
+    start = data.index(b"><", data.index(b"<Document")) + 1  # the message type is known from here on
+    for cut in range(start, len(data), 7):
+        with pytest.raises(FormatError) as info:
+            list(opener(io.BytesIO(data[:cut]), source="cut.xml"))
+        assert isinstance(info.value, (MalformedInput, SchemaViolation)), cut
+
+
+def test_bare_ampersand_anywhere_in_text_is_refused():
+    data = _pain002_bytes()
+    positions = [i for i in range(data.index(b"<Document"), len(data)) if data[i:i + 1] == b">" and data[i + 1:i + 2] not in (b"<", b"")]
+    assert positions
+    for i in positions[::3]:
+        broken = data[:i + 1] + b"& " + data[i + 1:]
+        with pytest.raises(MalformedInput):
+            list(open_pain002(OneByte(broken), source="amp.xml"))
+
+
+# --------------------------------------------------------------------------- XmllintTee
+
+needs_xmllint = pytest.mark.skipif(shutil.which("xmllint") is None, reason="xmllint not installed")
+
+
+@needs_xmllint
+def test_xmllint_tee_passes_a_valid_document_and_writes_it_unchanged():
+    out, plain = io.BytesIO(), io.BytesIO()
+    with XmllintTee(out, xsd_path("pain.001.001.09"), source="p.xml") as sink:
+        write_pain001(sink, sample_payment_header(300), sample_credit_transfers(300))
+    write_pain001(plain, sample_payment_header(300), sample_credit_transfers(300))
+    assert out.getvalue() == plain.getvalue()
+
+
+@needs_xmllint
+def test_xmllint_tee_reports_schema_violation_with_line():
+    out = io.BytesIO()
+    write_pain001(out, sample_payment_header(3), sample_credit_transfers(3))
+    bad = out.getvalue().replace(b"<PmtMtd>TRF</PmtMtd>", b"<PmtMtd>XXX</PmtMtd>")
+    with pytest.raises(SchemaViolation) as info:
+        with XmllintTee(io.BytesIO(), xsd_path("pain.001.001.09"), source="bad.xml") as sink:
+            sink.write(bad)
+    assert info.value.source == "bad.xml" and info.value.line == 2 and "XXX" in info.value.message
+
+
+@needs_xmllint
+@pytest.mark.parametrize("damage", ["truncate", "ampersand"])
+def test_xmllint_tee_refuses_broken_xml(damage):
+    out = io.BytesIO()
+    write_pain001(out, sample_payment_header(3), sample_credit_transfers(3))
+    data = out.getvalue()
+    data = data[: len(data) - 40] if damage == "truncate" else data.replace(b"<Nm>", b"<Nm>a & b", 1)
+    with pytest.raises(MalformedInput) as info:
+        with XmllintTee(io.BytesIO(), xsd_path("pain.001.001.09"), source="broken.xml") as sink:
+            sink.write(data)
+    assert info.value.source == "broken.xml"
+
+
+@needs_xmllint
+def test_xmllint_tee_lets_the_writer_error_through():
+    with pytest.raises(ZeroDivisionError):
+        with XmllintTee(io.BytesIO(), xsd_path("pain.001.001.09"), source="p.xml") as sink:
+            sink.write(b"<?xml version='1.0'?>")
+            1 / 0
