@@ -40,9 +40,12 @@ def cfg():
     return load("config")
 
 
+KEY_LINE = PiiVault.new_key_line("k1")
+
+
 @pytest.fixture(scope="session")
 def vault():
-    return PiiVault.from_text(PiiVault.new_key_line("k1"))
+    return PiiVault.from_text(KEY_LINE)
 
 
 def passing(cands, **kw):
