@@ -15,7 +15,7 @@ from gateway import audit
 from gateway.audit import AuditDataError, AuditKeys, entry_hash
 from gateway.cli.main import cli
 
-from conftest import T0, as_db_admin, fill
+from audit_helpers import T0, as_db_admin, audit_keys, fill  # noqa: F401 - audit_keys is a fixture
 
 
 def verify(engine, keys):

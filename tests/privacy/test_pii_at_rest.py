@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from gateway import logs
-from conftest import load_roster
+from pii_roster import key_line, load_roster, vault  # noqa: F401 - fixtures
 
 TEXT_TYPES = ("text", "character varying", "character", "bytea", "json", "jsonb")
 

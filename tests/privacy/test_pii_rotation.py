@@ -15,7 +15,7 @@ from gateway import audit
 from gateway.cli.main import cli
 from gateway.privacy import (KEY_ENV, PiiKeyError, PiiVault, encrypted_columns, reencrypt,
                              remaining_under_old_keys)
-from conftest import load_roster
+from pii_roster import key_line, load_roster, vault  # noqa: F401 - fixtures
 
 
 def _plaintexts(engine, vault):

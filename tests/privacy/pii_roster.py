@@ -1,21 +1,18 @@
-"""A database holding a realistic roster: registered beneficiaries with accounts, and a submitted
+"""Fixtures and builders of the personal-data tests (imported by the tests, no conftest): a vault
+with a known key line, and a database holding a realistic roster: registered beneficiaries with accounts, and a submitted
 batch validated by the real rule engine (so findings, evidence and events are written too)."""
 
 import datetime as dt
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "intake"))
-
-from gateway.admin import accounts  # noqa: E402
-from gateway.config import load  # noqa: E402
-from gateway.intake.submit import submit_roster  # noqa: E402
-from gateway.privacy import PiiVault  # noqa: E402
-from rosters import csv_bytes, rows  # noqa: E402
+from gateway.admin import accounts
+from gateway.config import load
+from gateway.intake.submit import submit_roster
+from gateway.privacy import PiiVault
+from tests.support.rosters import csv_bytes, rows
 
 NOW = dt.datetime(2026, 11, 2, 1, 30)
 

@@ -1,4 +1,5 @@
-"""Helpers for the audit-trail tests: an audit key, a few entries, and the raw-SQL 'DB admin'."""
+"""Audit-test fixtures and helpers (imported by the tests, no conftest): an audit key, realistic
+entries, and raw SQL run as a database administrator would."""
 
 import datetime as dt
 
