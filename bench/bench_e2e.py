@@ -1,0 +1,193 @@
+"""End-to-end benchmark (issue 6): a roster of N items through intake, validation, files, the simulated bank
+and its reports applied, on SQLite and PostgreSQL.
+
+    python bench/bench_e2e.py [--sizes 10000,100000,1000000] [--db sqlite,postgresql] [--full]
+
+Each case runs in a fresh subprocess so peak memory (ru_maxrss) is its own. The bank is the simulator's
+core for psbc-xs (pain.001 over CMS signatures; pain.002 and camt.053 back), driven in-process: the
+network is measured by the transport tests, this measures the work. Stages are timed separately; the
+end-to-end rate counts every stage. Targets: >= 8,000 items/s, peak <= 512 MB, time linear in N.
+Results: bench/results/e2e.json and a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BANK = "psbc-xs"
+PG_ADMIN = os.environ.get("YKT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def make_roster(n: int, path: Path) -> None:
+    from gateway.identity import with_check_digit
+
+    surnames = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+    given = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉兰萍红建国建华志强桂兰德华小红"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\r\n")
+        w.writerow(["姓名", "身份证号", "银行账号", "代发银行", "金额", "实施单位"])
+        for i in range(n):
+            name = surnames[i % len(surnames)] + given[(i // 7) % len(given)] + given[(i // 11) % len(given)]
+            birth = f"{1940 + i % 60}{1 + i % 12:02d}{1 + i % 28:02d}"
+            idn = with_check_digit(f"500241{birth}{i % 1000:03d}") if True else ""
+            # make every ID unique: spread the sequence over the birth date and a counter
+            idn = with_check_digit(f"500241{1940 + (i // 336000) % 60}{1 + (i // 28000) % 12:02d}"
+                                   f"{1 + (i // 1000) % 28:02d}{i % 1000:03d}")
+            w.writerow([name, idn, f"62179{i:014d}", BANK, "1100.00" if i % 10 else "900.00", "500241101"])
+
+
+def run_case(n: int, db: str, work: Path) -> dict:
+    import datetime as dt
+
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session
+    from twisted.internet import task
+
+    from gateway.calendar import DEFAULT_CALENDAR_DIR, WorkingDayCalendar
+    from gateway.config import load
+    from gateway.config.rebase import with_keys_dir
+    from gateway.db import make_engine, upgrade
+    from gateway.db.models import InboundFile, OutboundFile
+    from gateway.dispatch.outbox import claim_due, mark_delivered
+    from gateway.dispatch.plan import plan_files
+    from gateway.dispatch.render import render_planned
+    from gateway.inbound.process import process_inbound
+    from gateway.inbound.store import store_inbound
+    from gateway.intake.submit import submit_roster
+    from gateway.privacy import PiiVault
+    from reconciliation.proof import batch_proof
+    from simulators.clock import epoch
+    from simulators.keys import ensure_keys
+    from simulators.service import build_bank
+    from simulators.testing import DEFAULT_START
+
+    roster = work / "roster.csv"
+    make_roster(n, roster)
+    keys = ensure_keys(work / "keys", load(ROOT / "config"))
+    cfg = with_keys_dir(load(ROOT / "config"), work / "keys")
+    vault = PiiVault.from_text(PiiVault.new_key_line("bench"))
+    if db == "sqlite":
+        url = f"sqlite:///{work / 'ykt.db'}"
+    else:
+        admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        name = f"ykt_bench_{os.getpid()}"
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+            c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    upgrade(url)
+    engine = make_engine(url)
+    clock = task.Clock()
+    clock.advance(epoch(DEFAULT_START))
+    now = lambda: dt.datetime.fromtimestamp(clock.seconds(), dt.timezone.utc).replace(tzinfo=None)
+    scenario = work / "s.toml"
+    scenario.write_text('[book]\nunknown = "accept"\n[[rule]]\nlabel = "some rejections"\nchance = 0.01\n'
+                        'outcome = "reject"\nreason = "AC01"\n')
+    svc = build_bank(BANK, config=load(ROOT / "config"), keys=keys, root=work / "bank", reactor=None, clock=clock,
+                     scenario=scenario, seed=1)
+    core = svc.core
+    cal = WorkingDayCalendar.from_dir(DEFAULT_CALENDAR_DIR)
+    times = {}
+
+    t0 = time.perf_counter()
+    with Session(engine) as s, s.begin():
+        r = submit_roster(s, cfg, vault, data=roster.read_bytes(), source_name="roster.csv", policy_code="TK",
+                          period="2026-11", submitted_by="bench", now=now())
+    times["intake+validation"] = time.perf_counter() - t0
+    validated = r.validated
+
+    t = time.perf_counter()
+    with Session(engine) as s, s.begin():
+        plan_files(s, cfg, now=now(), calendar=cal)
+    with Session(engine) as s, s.begin():
+        render_planned(s, cfg, vault, work / "outbox")
+    times["files"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    with Session(engine) as s, s.begin():
+        claimed = claim_due(s, now=now(), limit=10_000)
+    for c in claimed:
+        staged = core.inbox / f".{c.name}.part"
+        shutil.copyfile(c.path, staged)
+        sig = Path(c.signature_path).read_bytes() if c.signature_path else None
+        core.receive(c.name, staged, sig)
+    with Session(engine) as s, s.begin():
+        for c in claimed:
+            mark_delivered(s, c.file_id, now=now())
+    times["bank"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    for _ in range(4):  # four working days of reports
+        clock.advance(svc.seconds_to_next_working_day(dt.time(9, 0)) + 1) if hasattr(svc, "seconds_to_next_working_day") else clock.advance(86400)
+        core.release_due()
+    names = core.list_reports()
+    with Session(engine) as s, s.begin():
+        rows = [store_inbound(s, bank_id=BANK, name=nm, data=core.report_path(nm).read_bytes(),
+                              signature=core.report_signature(nm), inbound_dir=work / "inbound", now=now())[0].id
+                for nm in names]
+    for row_id in rows:
+        with Session(engine) as s, s.begin():
+            process_inbound(s, cfg, s.get(InboundFile, row_id), vault=vault, now=now())
+    times["reports applied"] = time.perf_counter() - t
+    total = sum(times.values())
+    with Session(engine) as s:
+        p = batch_proof(s, r.batch_id)
+        refused = s.scalar(sa.select(sa.func.count()).select_from(InboundFile).where(InboundFile.status != "applied"))
+    engine.dispose()
+    if db != "sqlite":
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return {"n": n, "db": db, "stages_s": {k: round(v, 2) for k, v in times.items()}, "total_s": round(total, 2),
+            "items_per_s": round(n / total), "validated": validated, "sent": p.sent.count,
+            "settled": p.settled.count, "rejected": p.rejected.count, "outstanding": p.outstanding.count,
+            "balances": p.balances, "reports": len(names), "reports_refused": refused,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--db", default="sqlite,postgresql")
+    ap.add_argument("--full", action="store_true", help="also 1,000,000")
+    ap.add_argument("--case", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.case:
+        n, db = int(args.case[0]), args.case[1]
+        with tempfile.TemporaryDirectory(prefix="ykt-e2e-") as tmp:
+            print(json.dumps(run_case(n, db, Path(tmp))))
+        return 0
+    sizes = [int(x) for x in args.sizes.split(",")] + ([1_000_000] if args.full else [])
+    results = []
+    for db in args.db.split(","):
+        for n in sizes:
+            out = subprocess.run([sys.executable, __file__, "--case", str(n), db], capture_output=True, text=True)
+            if out.returncode != 0:
+                print(out.stderr[-3000:], file=sys.stderr)
+                results.append({"n": n, "db": db, "error": out.stderr[-500:]})
+                continue
+            res = json.loads(out.stdout.strip().splitlines()[-1])
+            results.append(res)
+            print(f"{db:<11}{n:>9}  {res['total_s']:>8.1f}s  {res['items_per_s']:>7}/s  peak {res['peak_rss_mb']:>6} MB  "
+                  f"balances={res['balances']}  {res['stages_s']}", flush=True)
+    ok = all("error" not in r and r["items_per_s"] >= 8000 and r["peak_rss_mb"] <= 512 and r["balances"] for r in results)
+    (ROOT / "bench" / "results").mkdir(parents=True, exist_ok=True)
+    (ROOT / "bench" / "results" / "e2e.json").write_text(json.dumps(
+        {"targets": {"items_per_s": 8000, "peak_rss_mb": 512}, "met": ok, "results": results}, indent=2))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
