@@ -6,7 +6,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from conftest import CAL, china, dispatch, fund, item_ids, report, submit
+from compliance_support import CAL, china, dispatch, fund, item_ids, report, submit
 from reconciliation.deadlines import (AT_RISK, AWAITING_FUNDS, LATE, MET, NOT_APPLICABLE, OUTSTANDING,
                                       batch_deadlines, deadline_warnings)
 

@@ -10,13 +10,13 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 from sqlalchemy.orm import Session
 
-from conftest import CAL, KEY_LINE, china, dispatch, fund, item_ids, report, submit
+from compliance_support import CAL, KEY_LINE, china, dispatch, fund, item_ids, report, submit
 from gateway.cli.main import cli
 from gateway.db.models import Batch, Funding
 from gateway.funding import FundingRejected, import_funding
 from reconciliation.compliance import compliance_report, write_report
 from reconciliation.emergency import EmergencyRefused, emergency_payments, record_emergency
-from rosters import resident_id
+from tests.support.rosters import resident_id
 
 HEAD = "代发银行,金额,到账时间,起息日,流水号,批次\n"
 

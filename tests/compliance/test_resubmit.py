@@ -11,14 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from conftest import CAL, china, dispatch, fund, item_ids, passing, rejecting, report, submit
+from compliance_support import CAL, china, dispatch, fund, item_ids, passing, rejecting, report, submit
 from gateway.db.models import Batch, Item, ItemEvent, OutboundFileItem
 from gateway.dispatch.plan import plan_files
 from gateway.intake.roster import RosterRejected
 from reconciliation.corrections import FeedbackExport, correction_queue, feedback_export, informed_on
 from reconciliation.lifecycle import TRANSITIONS
 from reconciliation.resubmit import ResubmissionRefused, resubmit_batch
-from rosters import HEADER, rows
+from tests.support.rosters import HEADER, rows
 
 T0 = china(2026, 10, 12, 9)
 
