@@ -42,12 +42,16 @@ from formats.xmlsafe import DEFAULT_MAX_BYTES, release, safe_iterparse
 from formats.xsd import resolve_schema
 from formats.iso20022 import _xmlwrite as w
 from formats.iso20022._xmlread import (
-    Fields, Irregular, Paths, RecordShapes, check_root, peek_message_type, plain_amount,
+    Fields, Irregular, Paths, RecordShapes, check_root, children, descend, peek_message_type, plain_amount, plain_date,
+    text_of,
 )
 from formats.iso20022._xmlwrite import EnvelopedSigner, WriteResult
 
 NOT_PROVIDED = "NOTPROVIDED"
 _CREDIT_DEBIT = {c.value: c for c in CreditDebit}
+_new = object.__new__
+_ENTRY_TAGS = ("Sts", "Cd", "Prtry", "Amt", "CdtDbtInd", "NtryRef", "BookgDt", "ValDt", "Dt", "DtTm", "BkTxCd", "Domn",
+               "Fmly", "SubFmlyCd")
 
 
 def _detail_finders(f: Fields) -> tuple:
@@ -223,6 +227,7 @@ class CamtReader:
         self._f = Fields(source, Paths(self.ns))
         self._tags = {f"{{{self.ns}}}{n}": n for n in ("GrpHdr", "Acct", "TxDtls", "Ntry")}
         self._shapes = RecordShapes(_detail_finders(self._f))
+        self._t = {n: f"{{{self.ns}}}{n}" for n in _ENTRY_TAGS}
         self.header = self._read_header()
 
     def _read_header(self) -> NotificationHeader:
@@ -271,6 +276,52 @@ class CamtReader:
             rrtn=f.opt(ntry, "BkTxCd/Domn/Fmly/SubFmlyCd") == "RRTN",
         )
 
+    def _entry_facts_fast(self, ntry: etree._Element) -> dict:
+        """:meth:`_entry_facts` in one pass over the entry's children; :class:`Irregular` for a
+        repeated child or a value it does not handle (then :meth:`_entry_facts` gives the result
+        or the error)."""
+        t = self._t
+        kids = children(ntry)
+        status = None
+        sts = kids.get(t["Sts"])
+        if sts is not None:
+            sk = children(sts)
+            status = text_of(sk.get(t["Cd"])) or text_of(sk.get(t["Prtry"])) or (sts.text or "").strip() or None
+        amt = kids.get(t["Amt"])
+        if amt is None:
+            raise Irregular
+        ccy = amt.get("Ccy")
+        amount = plain_amount(amt.text)
+        credit_debit = _CREDIT_DEBIT.get(text_of(kids.get(t["CdtDbtInd"])))
+        if (ccy is not None and ccy != self.currency) or amount is None or credit_debit is None:
+            raise Irregular
+        return dict(
+            status=status,
+            amount=amount,
+            credit_debit=credit_debit,
+            entry_reference=text_of(kids.get(t["NtryRef"])),
+            booking_date=self._date_fast(kids.get(t["BookgDt"])),
+            value_date=self._date_fast(kids.get(t["ValDt"])),
+            rrtn=text_of(descend(kids.get(t["BkTxCd"]), t["Domn"], t["Fmly"], t["SubFmlyCd"])) == "RRTN",
+        )
+
+    def _date_fast(self, elem: etree._Element | None):
+        """``f.date(e, "Dt", required=False) or f.date(e, "DtTm", required=False)`` for a plain
+        ``Dt``; :class:`Irregular` for anything else."""
+        if elem is None:
+            return None
+        kids = children(elem)
+        day = plain_date(text_of(kids.get(self._t["Dt"])))
+        if day is None and text_of(kids.get(self._t["DtTm"])) is not None:
+            raise Irregular
+        return day
+
+    def _facts(self, ntry: etree._Element) -> dict:
+        try:
+            return self._entry_facts_fast(ntry)
+        except Irregular:
+            return self._entry_facts(ntry)
+
     def _cd(self, elem: etree._Element, path: str, *, required: bool) -> CreditDebit | None:
         raw = self._f.req(elem, path) if required else self._f.opt(elem, path)
         if raw is None:
@@ -318,35 +369,41 @@ class CamtReader:
     def _detail_fast(self, tx: etree._Element, facts: dict) -> EntryDetail:
         """:meth:`_detail` read by the record's shape (see :class:`RecordShapes`); raises
         :class:`Irregular` for a value it does not handle (then :meth:`_detail` gives the result
-        or the error)."""
+        or the error). The result is built without ``__init__`` (a frozen dataclass's ``__init__``
+        costs an ``object.__setattr__`` call per field) and equals the one :meth:`_detail` builds."""
         got = self._shapes.read(tx)
         if got is None:
             raise Irregular
-        plan, elements = got
+        plan, el = got
         (amt, amt_dtls, cd, e2e, orgnl_e2e, rtr, rsn_cd, rsn_prtry, addtl,
          cdtr_nm, cdtr_nm2, cdtr_othr, cdtr_iban, dbtr_nm, dbtr_nm2, dbtr_othr, dbtr_iban) = plan
-
-        def opt(i: int | None) -> str | None:  # findtext() or None
-            return None if i is None else (elements[i].text or None)
-
-        amount = plain_amount(opt(amt) or opt(amt_dtls))
-        credit_debit = opt(cd)
-        if credit_debit is not None:
+        # each ``x`` below is ``findtext(path) or None``, as in :meth:`_detail`
+        raw = None if amt is None else el[amt].text
+        if not raw and amt_dtls is not None:
+            raw = el[amt_dtls].text
+        amount = plain_amount(raw)
+        if cd is None or not (credit_debit := el[cd].text):
+            credit_debit = facts["credit_debit"]
+        else:
             credit_debit = _CREDIT_DEBIT.get(credit_debit)
             if credit_debit is None:
                 raise Irregular
-        credit_debit = credit_debit or facts["credit_debit"]
-        end_to_end_id = opt(e2e) or (None if orgnl_e2e is None else elements[orgnl_e2e].text) or NOT_PROVIDED
+        end_to_end_id = None if e2e is None else el[e2e].text
+        if not end_to_end_id:
+            end_to_end_id = (None if orgnl_e2e is None else el[orgnl_e2e].text) or NOT_PROVIDED
         code = text = None
         if rtr is not None:
-            code = opt(rsn_cd) or opt(rsn_prtry)
-            parts = [elements[i].text for i in addtl if elements[i].text]
+            code = (None if rsn_cd is None else el[rsn_cd].text) or (None if rsn_prtry is None else el[rsn_prtry].text) or None
+            parts = [el[i].text for i in addtl if el[i].text]
             text = "".join(parts) if parts else None
         if credit_debit is CreditDebit.DEBIT:
-            name, account = opt(cdtr_nm) or opt(cdtr_nm2), opt(cdtr_othr) or opt(cdtr_iban)
+            nm, nm2, othr, iban = cdtr_nm, cdtr_nm2, cdtr_othr, cdtr_iban
         else:
-            name, account = opt(dbtr_nm) or opt(dbtr_nm2), opt(dbtr_othr) or opt(dbtr_iban)
-        return EntryDetail(
+            nm, nm2, othr, iban = dbtr_nm, dbtr_nm2, dbtr_othr, dbtr_iban
+        name = (None if nm is None else el[nm].text) or (None if nm2 is None else el[nm2].text) or None
+        account = (None if othr is None else el[othr].text) or (None if iban is None else el[iban].text) or None
+        d = _new(EntryDetail)
+        d.__dict__.update(
             end_to_end_id=end_to_end_id,
             amount=amount,  # may be None here; resolved by the caller
             credit_debit=credit_debit,
@@ -360,8 +417,10 @@ class CamtReader:
             counterparty_account=account,
             line=tx.sourceline or 0,
         )
+        return d
 
     def __iter__(self) -> Iterator[EntryDetail]:
+        ntry_tag = f"{{{self.ns}}}Ntry"
         facts = None
         seen_in_entry = 0
         pending: EntryDetail | None = None
@@ -370,10 +429,10 @@ class CamtReader:
             if name == "TxDtls":
                 dtls = elem.getparent()
                 ntry = dtls.getparent() if dtls is not None else None
-                if ntry is None or ntry.tag != f"{{{self.ns}}}Ntry":
+                if ntry is None or ntry.tag != ntry_tag:
                     raise SchemaViolation("TxDtls outside Ntry/NtryDtls", source=self.source, line=elem.sourceline, field="TxDtls")
                 if facts is None:
-                    facts = self._entry_facts(ntry)
+                    facts = self._facts(ntry)
                 seen_in_entry += 1
                 if pending is not None:
                     raise SchemaViolation("TxDtls without an amount in a batch entry", source=self.source,
@@ -391,7 +450,7 @@ class CamtReader:
                 yield detail
             elif name == "Ntry":
                 if facts is None:
-                    facts = self._entry_facts(elem)
+                    facts = self._facts(elem)
                 if facts["status"] != "BOOK":
                     self.not_booked.append((elem.sourceline, facts["status"], facts["entry_reference"]))
                 elif pending is not None:
