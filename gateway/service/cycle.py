@@ -26,7 +26,7 @@ from gateway import logs
 from gateway.calendar import WorkingDayCalendar
 from gateway.config.model import Config
 from gateway.db.models import InboundFile
-from gateway.dispatch.outbox import claim_due, mark_delivered, mark_failed
+from gateway.dispatch.outbox import claim_due, mark_delivered, mark_failed, release
 from gateway.dispatch.plan import plan_files
 from gateway.dispatch.render import render_planned
 from gateway.inbound.process import process_inbound
@@ -85,9 +85,11 @@ class GatewayCycle:
     @defer.inlineCallbacks
     def deliver_due(self, report: CycleReport):
         claimed = yield self._db(lambda s: claim_due(s, now=self.now(), bank_ids=set(self.transports)))
-        for c in claimed:
-            if self.stop_requested:
-                break  # the lease expires and the next run (of any process) takes the file
+        for n, c in enumerate(claimed):
+            if self.stop_requested:  # give the unused leases back so a restart takes them at once
+                rest = [x.file_id for x in claimed[n:]]
+                yield self._db(lambda s: release(s, rest, now=self.now()))
+                break
             transport = self.transports[c.bank_id]
             signature = Path(c.signature_path).read_bytes() if c.signature_path else None
             ext = Path(c.signature_path).suffix.lstrip(".") if c.signature_path else None

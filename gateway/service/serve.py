@@ -47,6 +47,18 @@ class Health(resource.Resource):
         return json.dumps(body, ensure_ascii=False, default=str).encode()
 
 
+class _Root(resource.Resource):
+    def __init__(self, site: resource.Resource, health: resource.Resource) -> None:
+        super().__init__()
+        self.site, self.health = site, health
+
+    def getChildWithDefault(self, name, request):
+        return self.health if name == b"health" else self.site
+
+    def render(self, request):
+        return self.site.render(request)
+
+
 @dataclass
 class GatewayService:
     reactor: object
@@ -112,18 +124,11 @@ class GatewayService:
                                                          "reports": len(last.reports_stored)}}
 
     def site_root(self) -> resource.Resource:
-        root = None
-        try:
-            from gateway.admin.web.app import make_resource
-        except ImportError:
-            make_resource = None
-        if make_resource is not None:
-            root = make_resource(engine=self.engine, config=self.cfg, vault=self.vault, clock=self.reactor,
-                                 calendar=self.calendar)
-        if root is None:
-            root = resource.Resource()
-        root.putChild(b"health", Health(self))
-        return root
+        """``/health`` (the gateway's own state) in front of the admin console and API."""
+        from gateway.admin.web.app import make_resource
+
+        return _Root(make_resource(engine=self.engine, config=self.cfg, vault=self.vault, clock=self.reactor,
+                                   calendar=self.calendar, reactor=self.reactor), Health(self))
 
     # ----------------------------------------------------------------------- lifecycle
     def start(self) -> None:

@@ -1,0 +1,5 @@
+"""``python -m gateway.cli`` runs ``ykt``."""
+
+from gateway.cli.main import main
+
+main()
