@@ -27,6 +27,11 @@ XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 ISO_NS = "urn:iso:std:iso:20022:tech:xsd:"
 
 _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+#: a character XML cannot carry (what :func:`text` refuses)
+NOT_XML_CHAR = _NOT_XML_CHAR
+#: ``str()`` of a Decimal with exactly two places, not negative, at most 19 characters: then
+#: ``str(value)`` is what ``format_yuan(value)`` gives
+PLAIN_YUAN = re.compile(r"\d{1,16}\.\d\d")
 _FLUSH_AT = 256 * 1024
 
 
@@ -87,6 +92,10 @@ def text(field: str, value: object, max_len: int, *, line: int | None = None) ->
 
 def amount(field: str, value: object, *, line: int | None = None, positive: bool = True) -> str:
     """A yuan ``Decimal`` as ``'123.45'``; refuses floats, more than 2 places, negatives (and zero)."""
+    if type(value) is Decimal:  # the common case: exactly two places, plain notation, in range
+        out = str(value)
+        if PLAIN_YUAN.fullmatch(out) and (out != "0.00" or not positive):
+            return out
     if not isinstance(value, Decimal):
         raise OutboundFormatError(f"{field} must be a Decimal", field=field, value=value, line=line)
     try:

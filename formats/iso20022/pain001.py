@@ -98,25 +98,67 @@ def _header_xml(h: PaymentHeader) -> str:
     )
 
 
-def _transaction_xml(t: CreditTransfer, ccy: str, index: int) -> str:
+
+
+def _plain_values(t: CreditTransfer) -> tuple | None:
+    """The values of one transaction as they go into the XML, when each is an ordinary one:
+    exactly what :func:`_checked_values` gives for them, with the checks done once over all
+    the texts. ``None`` for anything else (then :func:`_checked_values` gives the values or
+    names what is wrong)."""
+    if type(t) is not CreditTransfer:
+        return None
+    e2e, name, acct, bank, rmt, instr, idn, idt, amount = (
+        t.end_to_end_id, t.creditor_name, t.creditor_account, t.creditor_bank_code, t.remittance, t.instruction_id,
+        t.id_number, t.id_type, t.amount)
+    if not (type(e2e) is str and 0 < len(e2e) <= 35 and type(name) is str and 0 < len(name) <= 140
+            and type(acct) is str and 0 < len(acct) <= 34 and type(bank) is str and 0 < len(bank) <= 35
+            and type(rmt) is str and 0 < len(rmt) <= 140
+            and (instr is None or (type(instr) is str and 0 < len(instr) <= 35 and not instr.isspace()))
+            and (idn is None or (type(idn) is str and 0 < len(idn) <= 35 and not idn.isspace()
+                                 and type(idt) is str and 0 < len(idt) <= 35 and not idt.isspace()))
+            and not (e2e.isspace() or name.isspace() or acct.isspace() or bank.isspace() or rmt.isspace())
+            and type(amount) is Decimal):
+        return None
+    amt = str(amount)
+    if not w.PLAIN_YUAN.fullmatch(amt) or amt == "0.00":  # then ``amt`` is what ``w.amount`` gives
+        return None
+    texts = "|".join((e2e, name, acct, bank, rmt, instr or "", idn or "", idt if idn is not None else ""))
+    if "&" in texts or "<" in texts or ">" in texts or "\r" in texts or w.NOT_XML_CHAR.search(texts):
+        return None
+    return e2e, amt, bank, name, acct, rmt, instr, idn, idt if idn is not None else None
+
+
+def _checked_values(t: CreditTransfer, index: int) -> tuple:
+    """The values of one transaction, each checked and escaped on its own; raises
+    :class:`OutboundFormatError` naming the field and, as ``line``, the transaction index."""
     if not isinstance(t, CreditTransfer):
         raise OutboundFormatError("transactions must be CreditTransfer", field="CdtTrfTxInf", value=type(t).__name__, line=index)
-    instr = "" if t.instruction_id is None else f"<InstrId>{w.text('InstrId', t.instruction_id, 35, line=index)}</InstrId>"
-    if t.id_number is None:
-        cdtr_id = ""
-    else:
-        cdtr_id = (
-            f"<Id><PrvtId><Othr><Id>{w.text('Cdtr/Id', t.id_number, 35, line=index)}</Id>"
-            f"<SchmeNm><Prtry>{w.text('Cdtr/Id/SchmeNm', t.id_type, 35, line=index)}</Prtry></SchmeNm></Othr></PrvtId></Id>"
-        )
+    instr = None if t.instruction_id is None else w.text('InstrId', t.instruction_id, 35, line=index)
+    idn = idt = None
+    if t.id_number is not None:
+        idn = w.text('Cdtr/Id', t.id_number, 35, line=index)
+        idt = w.text('Cdtr/Id/SchmeNm', t.id_type, 35, line=index)
     return (
-        f"<CdtTrfTxInf><PmtId>{instr}<EndToEndId>{w.text('EndToEndId', t.end_to_end_id, 35, line=index)}</EndToEndId></PmtId>"
-        f'<Amt><InstdAmt Ccy="{ccy}">{w.amount("InstdAmt", t.amount, line=index)}</InstdAmt></Amt>'
-        f"<CdtrAgt><FinInstnId><ClrSysMmbId><MmbId>{w.text('CdtrAgt/MmbId', t.creditor_bank_code, 35, line=index)}"
-        f"</MmbId></ClrSysMmbId></FinInstnId></CdtrAgt>"
-        f"<Cdtr><Nm>{w.text('Cdtr/Nm', t.creditor_name, 140, line=index)}</Nm>{cdtr_id}</Cdtr>"
-        f"<CdtrAcct><Id><Othr><Id>{w.text('CdtrAcct', t.creditor_account, 34, line=index)}</Id></Othr></Id></CdtrAcct>"
-        f"<RmtInf><Ustrd>{w.text('RmtInf/Ustrd', t.remittance, 140, line=index)}</Ustrd></RmtInf></CdtTrfTxInf>"
+        w.text('EndToEndId', t.end_to_end_id, 35, line=index), w.amount("InstdAmt", t.amount, line=index),
+        w.text('CdtrAgt/MmbId', t.creditor_bank_code, 35, line=index), w.text('Cdtr/Nm', t.creditor_name, 140, line=index),
+        w.text('CdtrAcct', t.creditor_account, 34, line=index), w.text('RmtInf/Ustrd', t.remittance, 140, line=index),
+        instr, idn, idt,
+    )
+
+
+def _transaction_xml(t: CreditTransfer, ccy: str, index: int) -> str:
+    values = _plain_values(t) or _checked_values(t, index)
+    e2e, amt, bank, name, acct, rmt, instr, idn, idt = values
+    instr = "" if instr is None else f"<InstrId>{instr}</InstrId>"
+    cdtr_id = "" if idn is None else (
+        f"<Id><PrvtId><Othr><Id>{idn}</Id><SchmeNm><Prtry>{idt}</Prtry></SchmeNm></Othr></PrvtId></Id>")
+    return (
+        f"<CdtTrfTxInf><PmtId>{instr}<EndToEndId>{e2e}</EndToEndId></PmtId>"
+        f'<Amt><InstdAmt Ccy="{ccy}">{amt}</InstdAmt></Amt>'
+        f"<CdtrAgt><FinInstnId><ClrSysMmbId><MmbId>{bank}</MmbId></ClrSysMmbId></FinInstnId></CdtrAgt>"
+        f"<Cdtr><Nm>{name}</Nm>{cdtr_id}</Cdtr>"
+        f"<CdtrAcct><Id><Othr><Id>{acct}</Id></Othr></Id></CdtrAcct>"
+        f"<RmtInf><Ustrd>{rmt}</Ustrd></RmtInf></CdtTrfTxInf>"
     )
 
 
