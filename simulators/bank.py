@@ -138,7 +138,17 @@ _CLEAN = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
 
 
 def _clean(text: str | None) -> str:
-    return text.translate(_CLEAN) if text else ""
+    if not text:
+        return ""
+    if "\t" in text or "\n" in text or "\r" in text:
+        return text.translate(_CLEAN)
+    return text
+
+
+def _yuan(fen: int) -> Decimal:
+    """``from_fen(fen)`` (the same value with two places) for the fen of one payment, in a
+    quarter of the time: the reports convert every line."""
+    return Decimal(fen).scaleb(-2)
 
 
 class BankCore:
@@ -398,7 +408,7 @@ class BankCore:
                     self.ledger.credited_count += 1
                     self.ledger.credited_fen += fen
                     self.balance_fen -= fen
-                    ledger.write(f"{value_date},{msg_id},{f[1]},{f[5]},{from_fen(fen)},credit\n")
+                    ledger.write(f"{value_date},{msg_id},{f[1]},{f[5]},{_yuan(fen)},credit\n")
         names: list[str] = []
         for offset in sorted(facts["slots"]):
             slot = facts["slots"][offset]
@@ -434,7 +444,7 @@ class BankCore:
                     self.ledger.returned_count += 1
                     self.ledger.returned_fen += int(f[3])
                     self.balance_fen += int(f[3])
-                    ledger.write(f"{booking},{msg_id},{f[1]},{f[5]},{from_fen(int(f[3]))},return\n")
+                    ledger.write(f"{booking},{msg_id},{f[1]},{f[5]},{_yuan(int(f[3]))},return\n")
         for kind in self.bank.reports:
             if kind == "pain.002" and returns:
                 continue  # a status report cannot carry a return; camt or the flat file does
@@ -464,7 +474,7 @@ class BankCore:
                         text = "交易成功"
                     else:
                         text = self.reasons.bank_text_for(f[9])
-                    tx = CreditTransfer(f[1], from_fen(int(f[3])), f[4], f[5], bank.bank_code, f[7])
+                    tx = CreditTransfer(f[1], _yuan(int(f[3])), f[4], f[5], bank.bank_code, f[7])
                     yield ResultRow(int(f[0]), tx, TxStatus.ACCEPTED_SETTLEMENT_COMPLETED if ok else TxStatus.REJECTED, text)
 
             self._write_staged(name, lambda out: write_results(out, self.flat_out[kind], header, rows(), source=name), at)
@@ -484,7 +494,7 @@ class BankCore:
                     yield TransactionStatusLine(
                         f[1], TxStatus.ACCEPTED_SETTLEMENT_COMPLETED if ok else TxStatus.REJECTED,
                         None if ok else f[9], None if ok else self.reasons.bank_text_for(f[9]),
-                        f[2] or None, from_fen(int(f[3])), f[5])
+                        f[2] or None, _yuan(int(f[3])), f[5])
 
             pinf = facts["header"].get("payment_info_id")
             self._write_staged(name, lambda out: write_pain002(out, h, status_lines(), version=self.scenario.reports.pain002_version,
@@ -500,12 +510,12 @@ class BankCore:
                     batch += 1
                 if returns:
                     reason = f[11] or self.scenario.reports.return_reason
-                    yield EntryDetail(f[1], from_fen(int(f[3])), CreditDebit.CREDIT, True, reason,
+                    yield EntryDetail(f[1], _yuan(int(f[3])), CreditDebit.CREDIT, True, reason,
                                       self.reasons.bank_text_for(reason), entry_reference=f"{report_id}R{batch}",
                                       booking_date=booking, value_date=booking, counterparty_name=f[4] or None,
                                       counterparty_account=f[5] or None)
                 elif f[8] == "ACSC":
-                    yield EntryDetail(f[1], from_fen(int(f[3])), CreditDebit.DEBIT, entry_reference=f"{report_id}B{batch}",
+                    yield EntryDetail(f[1], _yuan(int(f[3])), CreditDebit.DEBIT, entry_reference=f"{report_id}B{batch}",
                                       booking_date=booking, value_date=booking, counterparty_name=f[4] or None,
                                       counterparty_account=f[5] or None)
 

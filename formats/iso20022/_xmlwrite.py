@@ -29,6 +29,8 @@ ISO_NS = "urn:iso:std:iso:20022:tech:xsd:"
 _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 #: a character XML cannot carry (what :func:`text` refuses)
 NOT_XML_CHAR = _NOT_XML_CHAR
+#: that, or one :func:`esc` changes (``&``, ``<``, ``>``, CR)
+NOT_PLAIN_CHAR = re.compile("[^\t\n\x20-\x25\x27-\x3b\x3d\x3f-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 #: ``str()`` of a Decimal with exactly two places, not negative, at most 19 characters: then
 #: ``str(value)`` is what ``format_yuan(value)`` gives
 PLAIN_YUAN = re.compile(r"\d{1,16}\.\d\d")
@@ -77,8 +79,11 @@ def esc_attr(text: str) -> str:
 
 def text(field: str, value: object, max_len: int, *, line: int | None = None) -> str:
     """Check that ``value`` is a 1..``max_len`` character string XML can carry; return it escaped."""
-    if type(value) is str and 0 < len(value) <= max_len and not value.isspace() and not _NOT_XML_CHAR.search(value):
-        return esc(value)  # the common case in one test; the checks below name what is wrong
+    if type(value) is str and 0 < len(value) <= max_len and not value.isspace():
+        if not NOT_PLAIN_CHAR.search(value):
+            return value  # the common case: nothing to refuse or escape; the checks below name what is wrong
+        if not _NOT_XML_CHAR.search(value):
+            return esc(value)
     if not isinstance(value, str):
         raise OutboundFormatError(f"{field} must be text", field=field, value=value, line=line)
     if not value or len(value) > max_len:

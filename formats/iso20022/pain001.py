@@ -123,7 +123,7 @@ def _plain_values(t: CreditTransfer) -> tuple | None:
     if not w.PLAIN_YUAN.fullmatch(amt) or amt == "0.00":  # then ``amt`` is what ``w.amount`` gives
         return None
     texts = "|".join((e2e, name, acct, bank, rmt, instr or "", idn or "", idt if idn is not None else ""))
-    if "&" in texts or "<" in texts or ">" in texts or "\r" in texts or w.NOT_XML_CHAR.search(texts):
+    if w.NOT_PLAIN_CHAR.search(texts):  # a character to refuse or to escape
         return None
     return e2e, amt, bank, name, acct, rmt, instr, idn, idt if idn is not None else None
 
