@@ -18,7 +18,6 @@ What it does, in order (everything it writes stays under ``var/demo/`` for you t
 from __future__ import annotations
 
 import csv
-import dataclasses
 import datetime as dt
 import io
 import random
@@ -260,7 +259,7 @@ def run_demo(var_dir: Path, config_dir: Path, *, people: int = 120, seed: int = 
 
 def _record_funding(engine, cfg, now: dt.datetime) -> None:
     """The treasury transfers each batch's total to its bank's disbursement account [Art. 19]."""
-    from gateway.db.models import Batch, Funding, Item
+    from gateway.db.models import Funding, Item
 
     with Session(engine) as s, s.begin():
         sums = s.execute(sa.select(Item.bank_id, Item.batch_id, sa.func.sum(Item.amount_fen))

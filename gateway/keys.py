@@ -39,3 +39,8 @@ def load_signing(bank: Bank) -> SigningMaterial:
     return SigningMaterial(bank.signature, _read(bank.keys.signing_key, "signing key", bank),
                            _read(bank.keys.signing_cert, "signing certificate", bank),
                            _read(bank.keys.bank_cert, "bank certificate", bank))
+
+
+def load_bank_pin(bank: Bank) -> bytes:
+    """Only the bank's pinned certificate (or SM2 public key): all that verifying its files needs."""
+    return _read(bank.keys.bank_cert, "bank certificate", bank)

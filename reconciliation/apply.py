@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from formats.money import to_fen
-from gateway.db.models import InboundFile, Item, ItemEvent, OutboundFile, OutboundFileItem, ReconException
+from gateway.db.models import Item, ItemEvent, OutboundFile, OutboundFileItem, ReconException
 from gateway.privacy import PiiVault
 from reconciliation.lifecycle import IllegalTransition, SENT, SUBMITTED, VALIDATED, REJECTED_BY_VALIDATION, check_transition
 from reconciliation.outcomes import BY_FILE_SEQ, FileOutcome, Outcome
@@ -66,7 +66,8 @@ class _Batchwriter:
     def event(self, item_id: int, state: str, o) -> None:
         self.events.append(dict(item_id=item_id, state=state, at=self.now,
                                 source=f"inbound:{self.file_id}" if self.file_id else "inbound",
-                                reason_code=o.reason_code, reason_text=o.reason_text, inbound_file_id=self.file_id))
+                                reason_code=o.reason_code, reason_text=o.reason_text, inbound_file_id=self.file_id,
+                                bank_date=getattr(o, "bank_date", None)))
         self.stats.applied += 1
         self.stats.by_state[state] = self.stats.by_state.get(state, 0) + 1
 
@@ -81,10 +82,11 @@ class _Batchwriter:
         self.stats.by_exception[kind] = self.stats.by_exception.get(kind, 0) + 1
 
     def flush(self) -> None:
+        conn = self.session.connection()  # Core executemany: no ORM bookkeeping for append-only rows
         if self.events:
-            self.session.execute(sa.insert(ItemEvent), self.events)
+            conn.execute(ItemEvent.__table__.insert(), self.events)
         if self.exceptions:
-            self.session.execute(sa.insert(ReconException), self.exceptions)
+            conn.execute(ReconException.__table__.insert(), self.exceptions)
         self.events.clear()
         self.exceptions.clear()
 

@@ -8,6 +8,7 @@ transaction lines, e.g. a file refused for its signature or a replayed MsgId).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable, Iterator
@@ -31,6 +32,7 @@ class Outcome:
     reason_text: str | None = None
     amount: Decimal | None = None
     account: str | None = None
+    bank_date: dt.date | None = None  # the bank's booking date of a credit or return, when it says
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,11 @@ def from_entries(entries: Iterable[EntryDetail]) -> Iterator[Outcome]:
     for e in entries:
         if e.is_return:
             yield Outcome(e.line, e.end_to_end_id, RETURNED, reason_code=e.return_reason_code,
-                          reason_text=e.return_reason_text, amount=e.amount, account=e.counterparty_account)
+                          reason_text=e.return_reason_text, amount=e.amount, account=e.counterparty_account,
+                          bank_date=e.booking_date)
         elif e.credit_debit == CreditDebit.DEBIT:
-            yield Outcome(e.line, e.end_to_end_id, SETTLED, amount=e.amount, account=e.counterparty_account)
+            yield Outcome(e.line, e.end_to_end_id, SETTLED, amount=e.amount, account=e.counterparty_account,
+                          bank_date=e.booking_date)
         # a credit that is not a return is the treasury funding the account: recorded by funding import
 
 

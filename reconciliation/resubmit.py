@@ -31,7 +31,6 @@ import codecs
 import csv
 import datetime as dt
 import io
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -132,30 +131,6 @@ def _find_column(header: list[str], source: str) -> tuple[int, str]:
     return found[0]
 
 
-@contextmanager
-def _link_items(session: Session, links_by_seq: dict[int, int]):
-    """While submit_roster runs, set ``resubmission_of`` on the rows it inserts into ``items``.
-
-    ``items`` is immutable (Art. 15), so the link must be written with the row itself; submit_roster
-    has no parameter for it, so its bulk insert is completed here, in place, before it executes.
-    The caller checks afterwards that every link was written.
-    """
-    def on_execute(state):
-        stmt = state.statement
-        table = getattr(stmt, "table", None)
-        if state.is_insert and table is not None and table.name == Item.__tablename__:
-            params = state.parameters
-            for p in (params if isinstance(params, list) else [params]):
-                if isinstance(p, dict) and "seq" in p:
-                    p["resubmission_of"] = links_by_seq.get(p["seq"])
-
-    sa.event.listen(session, "do_orm_execute", on_execute)
-    try:
-        yield
-    finally:
-        sa.event.remove(session, "do_orm_execute", on_execute)
-
-
 def resubmit_batch(session: Session, cfg: Config, vault: PiiVault, *, original_batch_id: int, corrections: bytes,
                    source_name: str, submitted_by: str, now: dt.datetime,
                    validator: Validator | None = None) -> ResubmissionResult:
@@ -231,10 +206,10 @@ def resubmit_batch(session: Session, cfg: Config, vault: PiiVault, *, original_b
     if problems:
         raise ResubmissionRefused(source_name, problems)
 
-    with _link_items(session, links_by_seq):
-        result = submit_roster(session, cfg, vault, data=roster, source_name=source_name,
-                               policy_code=original.policy_code, period=original.period, submitted_by=submitted_by,
-                               now=now, validator=validator, corrects_batch_id=original_batch_id)
+    result = submit_roster(session, cfg, vault, data=roster, source_name=source_name,
+                           policy_code=original.policy_code, period=original.period, submitted_by=submitted_by,
+                           now=now, validator=validator, corrects_batch_id=original_batch_id,
+                           resubmission_of=links_by_seq)
     written = dict(session.execute(sa.select(Item.id, Item.resubmission_of).where(
         Item.batch_id == result.batch_id, Item.resubmission_of.is_not(None))).all())
     if sorted(written.values()) != sorted(links_by_seq.values()):

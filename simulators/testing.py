@@ -30,6 +30,7 @@ import datetime as dt
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -164,7 +165,13 @@ class ReactorThread:
         self.reactor = reactor
         self._thread = threading.Thread(target=reactor.run, kwargs={"installSignalHandlers": False},
                                         name="twisted-reactor", daemon=True)
-        self._thread.start()
+        if not reactor.running:
+            self._thread.start()
+        deadline = time.monotonic() + 10
+        while not reactor.running:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Twisted reactor did not start")
+            time.sleep(0.005)
 
     def call(self, fn, *args, **kw):
         from twisted.internet.threads import blockingCallFromThread

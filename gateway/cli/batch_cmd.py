@@ -9,7 +9,7 @@ import click
 import sqlalchemy as sa
 
 from gateway.cli.common import progress_bar, session_for, utcnow, vault_for
-from gateway.db.models import Batch, Finding, Item
+from gateway.db.models import Batch
 from gateway.errors import YktError
 
 
@@ -85,36 +85,52 @@ def show_cmd(ctx, batch: str) -> None:
 @group.command("report")
 @click.argument("batch")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Also write the findings as XLSX and HTML into this folder.")
+              help="Also write the findings as XLSX and HTML into this folder, for the department.")
 @click.pass_obj
 def report_cmd(ctx, batch: str, out_dir: Path | None) -> None:
-    """Validation findings of a batch, for the department [Art. 18]: code, severity, message, row."""
-    from gateway.privacy import mask_id, mask_name
+    """Validation findings of a batch, for the department [Art. 18]: row, code, severity, message (masked)."""
+    from gateway.admin.findings import batch_findings, render_html, write_xlsx
+
+    with session_for(ctx) as s:
+        b = _batch(s, batch)
+        views = batch_findings(s, b.id)
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            xlsx = out_dir / f"findings-{b.ref}.xlsx"
+            write_xlsx(s, b.id, xlsx)
+            html = out_dir / f"findings-{b.ref}.html"
+            html.write_text(render_html(s, b.id), encoding="utf-8")
+            click.echo(f"wrote {xlsx} and {html}", err=True)
+    rows = [{k: getattr(v, k) for k in v.__dataclass_fields__} for v in views]
+    if ctx.json:
+        ctx.emit("", {"batch": b.ref, "findings": rows})
+        return
+    click.echo(f"batch {b.ref}: {len(rows)} finding(s)")
+    for r in rows:
+        click.echo("  " + "  ".join(str(r[k]) for k in r if r[k] is not None))
+
+
+@group.command("resubmit")
+@click.argument("batch")
+@click.option("--corrections", "corrections", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A roster (CSV/XLSX) with one more column, 原编号 (EndToEndId) or 原行号 (row), naming the "
+                   "rejected or returned item each row corrects.")
+@click.option("--by", "submitted_by", default="cli", show_default=True, help="Who submits (recorded).")
+@click.pass_obj
+def resubmit_cmd(ctx, batch: str, corrections: Path, submitted_by: str) -> None:
+    """Correct failed items of BATCH as a new batch linked item by item to the originals [Art. 22].
+
+    Only items rejected by validation or by the bank, or returned, can be corrected, each once; the
+    originals can never be paid again. The new items are validated like any roster.
+    """
+    from reconciliation.resubmit import resubmit_batch
 
     cfg = ctx.config()
     vault = vault_for(ctx, cfg)
-    with session_for(ctx) as s:
+    with session_for(ctx) as s, s.begin():
         b = _batch(s, batch)
-        rows = s.execute(sa.select(Item.seq, Item.name_enc, Item.id_number_enc, Finding.code, Finding.severity,
-                                   Finding.message_zh, Finding.message_en)
-                         .join(Item, Item.id == Finding.item_id).where(Finding.batch_id == b.id)
-                         .order_by(Item.seq, Finding.id)).all()
-        findings = [{"row": seq, "name": mask_name(vault.decrypt(n)), "id_number": mask_id(vault.decrypt(i)),
-                     "code": code, "severity": sev, "zh": zh, "en": en}
-                    for seq, n, i, code, sev, zh, en in rows]
-    if out_dir is not None:
-        try:
-            from gateway.admin.findings_report import write_findings_reports
-        except ImportError:
-            write_findings_reports = None
-        if write_findings_reports is None:
-            raise YktError("findings reports (XLSX/HTML) are not available in this build")
-        paths = write_findings_reports(findings, batch_ref=b.ref, out_dir=out_dir)
-        click.echo("wrote " + ", ".join(map(str, paths)), err=True)
-    if ctx.json:
-        ctx.emit("", {"batch": b.ref, "findings": findings})
-        return
-    click.echo(f"batch {b.ref}: {len(findings)} finding(s)")
-    for f in findings:
-        click.echo(f"  row {f['row']:>6} {f['severity']:<7} {f['code']:<24} {f['name']} {f['id_number']}  "
-                   f"{f['zh']} / {f['en']}")
+        r = resubmit_batch(s, cfg, vault, original_batch_id=b.id, corrections=corrections.read_bytes(),
+                           source_name=str(corrections), submitted_by=submitted_by, now=utcnow())
+    d = r.as_dict()
+    ctx.emit(f"更正批次 correction batch {d.get('ref', '')}: {json.dumps(d, ensure_ascii=False, default=str)}", d)

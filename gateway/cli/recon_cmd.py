@@ -128,3 +128,45 @@ def corrections_cmd(ctx, department, unit, batch, out: Path | None, created_by: 
     if out is not None:
         human.append(f"written {out}")
     ctx.emit("\n".join(human), [e.as_dict() for e in q])
+
+
+@group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--bank", "bank_id", required=True, help="The bank that sent the file (its id in banks.toml).")
+@click.option("--signature", "sig_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Detached signature (default: FILE.p7s or FILE.sm2 beside it).")
+@click.pass_obj
+def import_cmd(ctx, file: Path, bank_id: str, sig_path: Path | None) -> None:
+    """Apply a bank report by hand (a file that came by e-mail or on a disk; the service polls by itself).
+
+    The file is stored first (kept even if it is refused), verified against the bank's pinned key,
+    parsed and applied; applying the same file again changes nothing.
+    """
+    from gateway.cli.common import utcnow, vault_for
+    from gateway.errors import YktError
+    from gateway.inbound.process import process_inbound
+    from gateway.inbound.store import store_inbound
+
+    cfg = ctx.config()
+    if bank_id not in cfg.banks:
+        raise YktError(f"unknown bank {bank_id!r}; banks: {', '.join(sorted(cfg.banks))}", zh=f"没有代发银行 {bank_id}")
+    if sig_path is None:
+        for ext in ("p7s", "sm2"):
+            if file.with_name(f"{file.name}.{ext}").exists():
+                sig_path = file.with_name(f"{file.name}.{ext}")
+    vault = vault_for(ctx, cfg)
+    with session_for(ctx) as s, s.begin():
+        row, new = store_inbound(s, bank_id=bank_id, name=file.name, data=file.read_bytes(),
+                                 signature=sig_path.read_bytes() if sig_path else None,
+                                 inbound_dir=Path("var") / "inbound", now=utcnow())
+        if not new and row.status != "stored":
+            ctx.emit(f"already imported on {row.received_at:%Y-%m-%d %H:%M} UTC ({row.status}); nothing changed",
+                     {"file": str(file), "status": row.status, "new": False})
+            return
+        stats = process_inbound(s, cfg, row, vault=vault, now=utcnow())
+        status, error = row.status, row.error
+    if stats is None:
+        ctx.emit(f"REFUSED (kept as received): {error}", {"file": str(file), "status": status, "error": error})
+        raise SystemExit(1)
+    ctx.emit(f"applied {file.name}: {stats.applied} change(s), {stats.unchanged} unchanged, "
+             f"{stats.exceptions} to the exceptions queue", {"file": str(file), "status": status, **stats.as_dict()})

@@ -274,6 +274,13 @@ def _load_reasons(directory: Path, problems: list[Problem]):
         return None
 
 
+def _check_rules(directory: Path, problems: list[Problem]) -> None:
+    """The validation rule sets (``rules.toml``) are configuration too [Art. 18]."""
+    from gateway.validation.rules import check_rule_sets
+
+    problems.extend(check_rule_sets(directory)[1])
+
+
 def _check_key_files(banks: dict, problems: list[Problem], file: str) -> None:
     for b in banks.values():
         paths = [b.keys.signing_key, b.keys.signing_cert, b.keys.bank_cert]
@@ -299,6 +306,7 @@ def check(directory: Path | str) -> tuple[m.Config | None, list[Problem]]:
     banks, keys_dir = _load_banks(directory, problems, known_county, layouts)
     policies = _load_policies(directory, problems, known_county, departments)
     _load_calendar(directory, problems)
+    _check_rules(directory, problems)
     _check_key_files(banks, problems, str(directory / "banks.toml"))
     if any(p.severity == "error" for p in problems):
         return None, problems

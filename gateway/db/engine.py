@@ -22,6 +22,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA mmap_size=268435456")  # read through the page cache: the rule engine's look-ups
     cur.close()
 
 

@@ -34,3 +34,20 @@ def upgrade(url: str | None = None, revision: str = "head") -> str:
             return MigrationContext.configure(conn).get_current_revision() or "base"
     finally:
         engine.dispose()
+
+
+def downgrade(url: str | None, revision: str) -> str:
+    """Take the database at ``url`` back to ``revision`` ("base" drops everything)."""
+    url = database_url(url)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            cfg = alembic_config(url)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, revision)
+        from alembic.runtime.migration import MigrationContext
+
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision() or "base"
+    finally:
+        engine.dispose()

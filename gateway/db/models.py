@@ -76,6 +76,7 @@ class ItemEvent(Base):
     reason_text: Mapped[str | None] = mapped_column(Text, nullable=True)
     outbound_file_id: Mapped[int | None] = mapped_column(ForeignKey("outbound_files.id"), nullable=True)
     inbound_file_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_files.id"), nullable=True)
+    bank_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)  # the bank's own booking date, if stated
     __table_args__ = (Index("ix_item_events_item", "item_id", "id"),)
 
 

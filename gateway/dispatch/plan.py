@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from gateway.calendar import WorkingDayCalendar
 from gateway.config.model import Bank, Config
-from gateway.db.models import Batch, Item, ItemEvent, OutboundFile, OutboundFileItem
+from gateway.db.models import Item, ItemEvent, OutboundFile, OutboundFileItem
 from gateway.timeutil import local
 from reconciliation.lifecycle import VALIDATED
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterator
 

@@ -21,7 +21,7 @@ from formats.signature import get_scheme
 from gateway.config.model import Config
 from gateway.db.models import InboundFile, ReconException
 from gateway.inbound.store import stored_signature
-from gateway.keys import load_signing
+from gateway.keys import load_bank_pin
 from gateway.privacy import PiiVault
 from reconciliation.apply import ApplyStats, apply_outcomes
 from reconciliation.outcomes import from_entries, from_flat_results, from_status_report
@@ -74,7 +74,7 @@ def process_inbound(session: Session, cfg: Config, row: InboundFile, *, vault: P
     bank = cfg.banks[row.bank_id]
     data = Path(row.path).read_bytes()
     try:
-        pin = pin if pin is not None else load_signing(bank).bank_pin
+        pin = pin if pin is not None else load_bank_pin(bank)
         content = _verified_content(bank, data, stored_signature(row), row.name, pin)
         kind, outcomes = _outcomes(cfg, bank, row.name, content)
         row.kind = kind

@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterator, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -83,8 +83,13 @@ def _default_validator() -> Validator:
 def submit_roster(session: Session, cfg: Config, vault: PiiVault, *, data: bytes, source_name: str,
                   policy_code: str, period: str, submitted_by: str, now: dt.datetime,
                   validator: Validator | None = None, corrects_batch_id: int | None = None,
+                  resubmission_of: Mapping[int, int] | None = None,
                   progress: Callable[[int], None] | None = None) -> SubmissionResult:
-    """Import, validate and record one roster as a batch. The caller commits the session."""
+    """Import, validate and record one roster as a batch. The caller commits the session.
+
+    ``resubmission_of`` maps a roster row to the original item it corrects [Art. 22]; the link is
+    written with the new item (items are immutable) and is unique, so an original is resubmitted once.
+    """
     policy: Policy | None = cfg.policies.get(policy_code)
     if policy is None:
         raise SubmissionRefused(f"unknown policy {policy_code!r}", zh=f"政策清单中没有补贴项目 {policy_code}")
@@ -132,7 +137,9 @@ def submit_roster(session: Session, cfg: Config, vault: PiiVault, *, data: bytes
             progress(len(items))
         items.clear(), events.clear(), findings.clear()
 
-    for cand, found in validate(candidates, policy=policy, config=cfg, session=session, vault=vault, now=now):
+    links = resubmission_of or {}
+    for cand, found in validate(candidates, policy=policy, config=cfg, session=session, vault=vault, now=now,
+                                batch_id=batch.id):
         item_id = next(ids)
         enc, bi = vault.encrypt, vault.blind_index
         items.append(dict(id=item_id, batch_id=batch.id, seq=cand.seq, end_to_end_id=end_to_end_id(batch.id, cand.seq),
@@ -140,9 +147,10 @@ def submit_roster(session: Session, cfg: Config, vault: PiiVault, *, data: bytes
                           name_enc=enc(cand.name), id_number_enc=enc(cand.id_number), account_enc=enc(cand.account),
                           id_hash=bi("id", cand.id_number), account_hash=bi("account", cand.account),
                           proxy_name_enc=enc(cand.proxy_name) if cand.proxy_name else None,
-                          proxy_id_hash=bi("id", cand.proxy_id_number) if cand.proxy_id_number else None))
+                          proxy_id_hash=bi("id", cand.proxy_id_number) if cand.proxy_id_number else None,
+                          resubmission_of=links.get(cand.seq)))
         events.append(dict(item_id=item_id, state=SUBMITTED, at=now, source="intake"))
-        for f in found:
+        for f in found:  # noqa: B007
             findings.append(dict(batch_id=batch.id, item_id=item_id, code=f.code, severity=f.severity,
                                  message_zh=f.message_zh, message_en=f.message_en,
                                  evidence=json.dumps(f.evidence, ensure_ascii=False, default=str), at=now))

@@ -31,7 +31,7 @@ from gateway.dispatch.plan import plan_files
 from gateway.dispatch.render import render_planned
 from gateway.inbound.process import process_inbound
 from gateway.inbound.store import store_inbound
-from gateway.keys import SigningMaterial, load_signing
+from gateway.keys import load_bank_pin, load_signing
 from gateway.privacy import PiiVault
 from gateway.transports.base import TransportError
 
@@ -55,11 +55,11 @@ class GatewayCycle:
     def __init__(self, *, reactor, engine, cfg: Config, vault: PiiVault, calendar: WorkingDayCalendar,
                  outbox_dir: Path, inbound_dir: Path, transports: dict, now: Callable[[], dt.datetime],
                  rng: random.Random | None = None,
-                 signing_for: Callable = load_signing) -> None:
+                 signing_for: Callable = load_signing, pin_for: Callable = load_bank_pin) -> None:
         self.reactor, self.engine, self.cfg, self.vault, self.calendar = reactor, engine, cfg, vault, calendar
         self.outbox_dir, self.inbound_dir = Path(outbox_dir), Path(inbound_dir)
         self.transports, self.now, self.rng = transports, now, rng or random.Random()
-        self.signing_for = signing_for
+        self.signing_for, self.pin_for = signing_for, pin_for
         self.stop_requested = False  # set at shutdown: finish the current step, start no new one
 
     def _db(self, fn, *args):
@@ -96,8 +96,8 @@ class GatewayCycle:
             try:
                 receipt = yield transport.deliver(c.name, Path(c.path), signature, signature_ext=ext)
             except TransportError as e:
-                retry = e.retryable
-                when = yield self._db(lambda s: mark_failed(s, c.file_id, now=self.now(), error=str(e),
+                retry, error = e.retryable, str(e)
+                when = yield self._db(lambda s: mark_failed(s, c.file_id, now=self.now(), error=error,
                                                             retryable=retry, rng=self.rng))
                 report.failed.append((c.name, str(e)))
                 log.warning("delivery failed", extra={"event": "delivery_failed", "bank": c.bank_id,
@@ -128,9 +128,9 @@ class GatewayCycle:
                     log.warning("cannot fetch report", extra={"event": "fetch_failed", "bank": bank_id,
                                                               "file": name, "error": type(e).__name__})
                     break
-                row_id = yield self._db(lambda s: store_inbound(s, bank_id=bank_id, name=name, data=data,
-                                                                signature=signature, inbound_dir=self.inbound_dir,
-                                                                now=self.now())[0].id)
+                yield self._db(lambda s: store_inbound(s, bank_id=bank_id, name=name, data=data,
+                                                       signature=signature, inbound_dir=self.inbound_dir,
+                                                       now=self.now()))
                 try:
                     yield transport.ack_report(name)  # only after the file is stored and committed
                 except TransportError:
@@ -147,7 +147,7 @@ class GatewayCycle:
                 return
             def apply_one(s, row_id=row_id):
                 row = s.get(InboundFile, row_id)
-                pin = self.signing_for(self.cfg.banks[row.bank_id]).bank_pin
+                pin = self.pin_for(self.cfg.banks[row.bank_id])
                 return row.bank_id, row.name, process_inbound(s, self.cfg, row, vault=self.vault, now=self.now(),
                                                               pin=pin)
             bank_id, name, stats = yield self._db(apply_one)

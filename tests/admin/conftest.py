@@ -1,6 +1,4 @@
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -35,12 +33,9 @@ def call_in_reactor():
     from twisted.internet import defer, reactor
     from twisted.internet.threads import blockingCallFromThread
 
-    if not reactor.running:
-        threading.Thread(target=reactor.run, kwargs={"installSignalHandlers": False}, daemon=True,
-                         name="reactor").start()
-        deadline = time.monotonic() + 5
-        while not reactor.running and time.monotonic() < deadline:
-            time.sleep(0.01)
+    from simulators.testing import reactor_thread
+
+    reactor_thread()  # the process's one reactor thread, shared with the simulators
 
     def call(fn, *args, timeout=30.0, **kw):
         def start():

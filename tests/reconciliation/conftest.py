@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.support.recon import CAL, NOW, Delivered, deliver_batch, make_pii_vault, make_signing_keys  # noqa: F401
+from tests.support.recon import make_pii_vault, make_signing_keys
 
 
 @pytest.fixture(scope="session")

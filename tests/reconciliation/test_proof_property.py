@@ -4,7 +4,6 @@ the batch proof holds: sent = settled + rejected + returned + outstanding, in co
 import datetime as dt
 from decimal import Decimal
 
-import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy.orm import Session
 

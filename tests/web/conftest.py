@@ -13,8 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import sys
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -137,12 +135,9 @@ def world(engine, vault, signing_keys, tmp_path) -> World:
 def _reactor():
     from twisted.internet import reactor
 
-    if not reactor.running:
-        threading.Thread(target=reactor.run, kwargs={"installSignalHandlers": False}, daemon=True,
-                         name="reactor").start()
-        deadline = time.monotonic() + 10
-        while not reactor.running and time.monotonic() < deadline:
-            time.sleep(0.01)
+    from simulators.testing import reactor_thread
+
+    reactor_thread()  # the process's one reactor thread, shared with the simulators
     return reactor
 
 
