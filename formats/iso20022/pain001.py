@@ -98,8 +98,6 @@ def _header_xml(h: PaymentHeader) -> str:
     )
 
 
-
-
 def _plain_values(t: CreditTransfer) -> tuple | None:
     """The values of one transaction as they go into the XML, when each is an ordinary one:
     exactly what :func:`_checked_values` gives for them, with the checks done once over all
