@@ -281,5 +281,12 @@ def import_funding(session: Session, cfg: Config, data: bytes, *, source: str, n
         raise FundingRejected(source, problems)
     if new_rows:
         session.execute(sa.insert(Funding), new_rows)
+        from gateway import audit
+
+        for r in new_rows:
+            audit.append(session, actor=f"import:{Path(source).name}"[:64], action="funding.recorded",
+                         subject=f"funding:{r['bank_id']}:{r['reference']}",
+                         detail={"bank": r["bank_id"], "amount_fen": r["amount_fen"], "value_date": str(r["value_date"])},
+                         now=now)
     return FundingImportResult(len(new_rows), repeated, sum(r["amount_fen"] for r in new_rows),
                                sum(1 for r in new_rows if r["batch_id"] is None))

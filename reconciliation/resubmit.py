@@ -215,4 +215,8 @@ def resubmit_batch(session: Session, cfg: Config, vault: PiiVault, *, original_b
     if sorted(written.values()) != sorted(links_by_seq.values()):
         raise YktError("the new items could not be linked to the originals; nothing was submitted",
                        zh="新发放未能与原发放关联，已全部撤回")
+    from gateway import audit
+
+    audit.append(session, actor=submitted_by, action="batch.resubmitted", subject=f"batch:{result.ref}",
+                 detail={"corrects": original.ref, "items": result.item_count, "linked": len(written)}, now=now)
     return ResubmissionResult(result, original_batch_id, written)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway import audit
 from gateway.admin.models import (ACCOUNT_KINDS, ACTIVE, APPROVED, DECLARED, REFUSED, SUPERSEDED, Account,
                                   AccountEvent, Beneficiary, Proxy)
 from gateway.errors import YktError
@@ -107,6 +108,8 @@ def _accounts_with_state(session: Session, beneficiary_id: int) -> list[tuple[Ac
 
 def _event(session: Session, account_id: int, kind: str, by: str, role: str, at: dt.datetime, note=None) -> None:
     session.add(AccountEvent(account_id=account_id, kind=kind, by=by, role=role, at=at, note=note))
+    audit.append(session, actor=by, action=f"account.{kind}", subject=f"account:{account_id}", detail={"role": role},
+                 now=at)
 
 
 def _account_taken(session: Session, account_hash: str, beneficiary_id: int | None) -> bool:
@@ -275,6 +278,8 @@ def record_proxy(session: Session, vault: PiiVault, *, now: dt.datetime, id_numb
               approved_at=now)
     session.add(p)
     session.flush()
+    audit.append(session, actor=recorded_by, action="proxy.recorded", subject=f"proxy:{p.id}",
+                 detail={"relation": relation, "approved_by": approved_by}, now=now)
     return p
 
 

@@ -18,6 +18,7 @@ from typing import BinaryIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway import audit
 from gateway.admin.models import FindingDecision
 from gateway.db.models import Batch, Finding, Item
 from gateway.errors import YktError
@@ -65,11 +66,41 @@ def decide(session: Session, *, finding_id: int, decision: str, by: str, now: dt
         raise DecisionError("clearing a finding needs a note saying what was checked", zh="放行须注明核实情况")
     if not by.strip():
         raise DecisionError("who decided must be named", zh="须注明决定人")
-    d = FindingDecision(finding_id=finding_id, decision=decision, by=by,
-                        at=now.astimezone(dt.timezone.utc).replace(tzinfo=None) if now.tzinfo else now, note=note)
+    at = now.astimezone(dt.timezone.utc).replace(tzinfo=None) if now.tzinfo else now
+    d = FindingDecision(finding_id=finding_id, decision=decision, by=by, at=at, note=note)
     session.add(d)
     session.flush()
+    audit.append(session, actor=by, action=f"finding.{decision}", subject=f"finding:{finding_id}",
+                 detail={"code": f.code, "item": f.item_id}, now=at)
+    if f.item_id is not None:
+        release_if_decided(session, f.item_id, by=by, now=at)
     return d
+
+
+def release_if_decided(session: Session, item_id: int, *, by: str, now: dt.datetime) -> str | None:
+    """Once every review finding of a held item is decided, the item moves on: ``validated`` if all
+    were cleared, ``rejected_by_validation`` if any was confirmed (back to the department) [Art. 18].
+    Returns the new state, or None while a decision is still missing (or the item is not held)."""
+    from sqlalchemy import func
+
+    from gateway.db.models import ItemEvent
+    from reconciliation.apply import latest_states
+    from reconciliation.lifecycle import REJECTED_BY_VALIDATION, SUBMITTED, VALIDATED
+
+    if latest_states(session, [item_id]).get(item_id) != SUBMITTED:
+        return None
+    reviews = session.scalars(select(Finding.id).where(Finding.item_id == item_id, Finding.severity == REVIEW)).all()
+    latest = {}
+    for fid, decision in session.execute(select(FindingDecision.finding_id, FindingDecision.decision)
+                                         .where(FindingDecision.finding_id.in_(reviews))
+                                         .order_by(FindingDecision.id)):
+        latest[fid] = decision
+    if not reviews or len(latest) < len(reviews):
+        return None
+    state = REJECTED_BY_VALIDATION if CONFIRMED in latest.values() else VALIDATED
+    session.add(ItemEvent(item_id=item_id, state=state, at=now, source=f"review:{by}"[:64]))
+    session.flush()
+    return state
 
 
 def batch_findings(session: Session, batch_id: int) -> list[FindingView]:

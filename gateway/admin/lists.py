@@ -22,6 +22,7 @@ from pathlib import Path
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from gateway import audit
 from gateway.admin.models import ListEntry, ListImport
 from gateway.config.model import LIST_KINDS
 from gateway.errors import YktError
@@ -176,6 +177,8 @@ def import_list(session: Session, vault: PiiVault, *, kind: str, path: Path | st
         session.execute(insert(ListEntry), [
             {"import_id": imp.id, "id_hash": idh, "name_enc": vault.encrypt(name), "date_of_death": dod}
             for idh, name, dod in entries])
+    audit.append(session, actor=imported_by, action="list.imported", subject=f"list:{kind}:{version}",
+                 detail={"rows": len(entries), "sha256": sha, "effective_from": effective_from.isoformat()}, now=now)
     return ImportResult(imp.id, kind, version, effective_from, len(entries), sha)
 
 
