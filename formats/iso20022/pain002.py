@@ -58,6 +58,7 @@ _V03_GROUP_STATUSES = _V03_TX_STATUSES | {"RCVD", "PART"}
 _CLOSING = "</CstmrPmtStsRpt></Document>"
 #: status code -> TxStatus, for the reader's fast path (which leaves any other text to TxStatus())
 _STATUSES = {s.value: s for s in TxStatus}
+_new = object.__new__
 _FAST_TAGS = ("OrgnlEndToEndId", "TxSts", "StsRsnInf", "AddtlInf", "Rsn", "Cd", "Prtry", "OrgnlInstrId",
               "OrgnlTxRef", "Amt", "InstdAmt", "CdtrAcct", "Id", "Othr")
 
@@ -274,7 +275,8 @@ class Pain002Reader:
                 code = text_of(rsn.get(t["Cd"])) or text_of(rsn.get(t["Prtry"]))
             text = "".join(texts) if texts else None
         ref = kids.get(t["OrgnlTxRef"])
-        return TransactionStatusLine(
+        line = _new(TransactionStatusLine)  # equal to the __init__-built one, without a setattr call per field
+        line.__dict__.update(
             original_end_to_end_id=e2e,
             status=status,
             reason_code=code,
@@ -284,6 +286,7 @@ class Pain002Reader:
             creditor_account=text_of(descend(ref, t["CdtrAcct"], t["Id"], t["Othr"], t["Id"])),
             line=elem.sourceline or 0,
         )
+        return line
 
     def __iter__(self) -> Iterator[TransactionStatusLine]:
         tx_tag = f"{{{self.ns}}}TxInfAndSts"
