@@ -6,21 +6,8 @@ import json
 from pathlib import Path
 
 import click
-import sqlalchemy as sa
 
-from gateway.cli.common import progress_bar, session_for, utcnow, vault_for
-from gateway.db.models import Batch
-from gateway.errors import YktError
-
-
-def _batch(session, ref: str) -> Batch:
-    q = sa.select(Batch).where(Batch.ref == ref)
-    if ref.isdigit():
-        q = sa.select(Batch).where(sa.or_(Batch.ref == ref, Batch.id == int(ref)))
-    b = session.scalars(q).first()
-    if b is None:
-        raise YktError(f"no batch {ref!r}", zh=f"没有批次 {ref}")
-    return b
+from gateway.cli.common import find_batch, progress_bar, session_for, utcnow, vault_for
 
 
 @click.group("batch")
@@ -64,7 +51,7 @@ def show_cmd(ctx, batch: str) -> None:
     from reconciliation.proof import batch_proof
 
     with session_for(ctx) as s:
-        b = _batch(s, batch)
+        b = find_batch(s, batch)
         proof = batch_proof(s, b.id)
         info = {"id": b.id, "ref": b.ref, "policy": b.policy_code, "period": b.period, "county": b.county_code,
                 "department": b.department_code, "submitted_by": b.submitted_by, "submitted_at": str(b.submitted_at),
@@ -92,7 +79,7 @@ def report_cmd(ctx, batch: str, out_dir: Path | None) -> None:
     from gateway.admin.findings import batch_findings, render_html, write_xlsx
 
     with session_for(ctx) as s:
-        b = _batch(s, batch)
+        b = find_batch(s, batch)
         views = batch_findings(s, b.id)
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -129,7 +116,7 @@ def resubmit_cmd(ctx, batch: str, corrections: Path, submitted_by: str) -> None:
     cfg = ctx.config()
     vault = vault_for(ctx, cfg)
     with session_for(ctx) as s, s.begin():
-        b = _batch(s, batch)
+        b = find_batch(s, batch)
         r = resubmit_batch(s, cfg, vault, original_batch_id=b.id, corrections=corrections.read_bytes(),
                            source_name=str(corrections), submitted_by=submitted_by, now=utcnow())
     d = r.as_dict()

@@ -27,6 +27,22 @@ def session_for(ctx):
         engine.dispose()
 
 
+def find_batch(session, ref: str):
+    """A batch by its ref (``GDDL-2026-11-…``) or its numeric id; a plain error if there is none."""
+    import sqlalchemy as sa
+
+    from gateway.db.models import Batch
+    from gateway.errors import YktError
+
+    q = sa.select(Batch).where(Batch.ref == ref)
+    if ref.isdigit():
+        q = sa.select(Batch).where(sa.or_(Batch.ref == ref, Batch.id == int(ref)))
+    b = session.scalars(q).first()
+    if b is None:
+        raise YktError(f"no batch {ref!r}", zh=f"没有批次 {ref}")
+    return b
+
+
 def vault_for(ctx, cfg=None) -> PiiVault:
     cfg = cfg or ctx.config()
     return PiiVault.load(cfg.keys_dir / "pii.keys")

@@ -9,20 +9,9 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 
-from gateway.cli.common import calendar_for, session_for, vault_for
-from gateway.db.models import Batch, ReconException
-from gateway.errors import YktError
+from gateway.cli.common import calendar_for, find_batch, session_for, vault_for
+from gateway.db.models import ReconException
 from reconciliation.proof import batch_proof
-
-
-def _batch(session, ref: str) -> Batch:
-    q = sa.select(Batch).where(Batch.ref == ref)
-    if ref.isdigit():
-        q = sa.select(Batch).where(sa.or_(Batch.ref == ref, Batch.id == int(ref)))
-    b = session.scalars(q).first()
-    if b is None:
-        raise YktError(f"no batch {ref!r}", zh=f"没有批次 {ref}")
-    return b
 
 
 @click.group("recon")
@@ -43,7 +32,7 @@ def batch_cmd(ctx, batch: str, deadlines: bool) -> None:
     from reconciliation.deadlines import OBLIGATIONS, STATUS_LABEL, batch_deadlines
 
     with session_for(ctx) as s:
-        b = _batch(s, batch)
+        b = find_batch(s, batch)
         p = batch_proof(s, b.id)
         machine = p.as_dict()
         lines = [f"批次 batch {p.ref} (id {p.batch_id})"]
@@ -114,7 +103,7 @@ def corrections_cmd(ctx, department, unit, batch, out: Path | None, created_by: 
     cfg = ctx.config()
     vault = vault_for(ctx, cfg)
     with session_for(ctx) as s, s.begin():
-        batch_id = _batch(s, batch).id if batch else None
+        batch_id = find_batch(s, batch).id if batch else None
         q = correction_queue(s, cfg, vault, department_code=department, unit_code=unit, batch_id=batch_id)
         if out is not None:
             fmt = "xlsx" if out.suffix.lower() == ".xlsx" else "csv"

@@ -19,35 +19,27 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
-def upgrade(url: str | None = None, revision: str = "head") -> str:
-    """Bring the database at ``url`` to ``revision``; returns the revision now in force."""
+def _run(action, url: str | None, revision: str) -> str:
     url = database_url(url)
     engine = make_engine(url)
     try:
         with engine.begin() as conn:
             cfg = alembic_config(url)
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+            action(cfg, revision)
         from alembic.runtime.migration import MigrationContext
 
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision() or "base"
     finally:
         engine.dispose()
+
+
+def upgrade(url: str | None = None, revision: str = "head") -> str:
+    """Bring the database at ``url`` to ``revision``; returns the revision now in force."""
+    return _run(command.upgrade, url, revision)
 
 
 def downgrade(url: str | None, revision: str) -> str:
     """Take the database at ``url`` back to ``revision`` ("base" drops everything)."""
-    url = database_url(url)
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            cfg = alembic_config(url)
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, revision)
-        from alembic.runtime.migration import MigrationContext
-
-        with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision() or "base"
-    finally:
-        engine.dispose()
+    return _run(command.downgrade, url, revision)
