@@ -26,7 +26,7 @@ venv: $(STAMP)
 
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
-	  test -x "$${pair%%:*}" || missing="$$missing $${pair##*:}"; done; \
+	  test -e "$${pair%%:*}" || missing="$$missing $${pair##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
