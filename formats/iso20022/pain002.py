@@ -136,10 +136,11 @@ def write_pain002(
     writer.write("".join(grp))
     count = 0
     total = Decimal("0.00")
+    ccy_attr = w.esc_attr(currency)
     for count, line in enumerate(lines, 1):
         if count == 1:
             writer.write(pmt_open)
-        writer.write(_line_xml(line, version, currency, count))
+        writer.write(_line_xml(line, version, ccy_attr, count))
         if line.amount is not None:
             total += line.amount
     if count:
@@ -152,24 +153,24 @@ def write_pain002(
     return WriteResult(version, count, total, writer.bytes_written, signer is not None, digest)
 
 
-def _line_xml(t: TransactionStatusLine, version: str, currency: str, index: int) -> str:
+def _line_xml(t: TransactionStatusLine, version: str, ccy_attr: str, index: int) -> str:
+    """One ``TxInfAndSts``; ``ccy_attr`` is the currency already escaped for an attribute."""
     if not isinstance(t, TransactionStatusLine):
         raise OutboundFormatError("lines must be TransactionStatusLine", field="TxInfAndSts", value=type(t).__name__, line=index)
-    parts = ["<TxInfAndSts>"]
-    if t.original_instruction_id is not None:
-        parts.append(f"<OrgnlInstrId>{w.text('OrgnlInstrId', t.original_instruction_id, 35, line=index)}</OrgnlInstrId>")
-    parts.append(f"<OrgnlEndToEndId>{w.text('OrgnlEndToEndId', t.original_end_to_end_id, 35, line=index)}</OrgnlEndToEndId>")
-    parts.append(f"<TxSts>{_status(t.status, version, 'TxSts', _V03_TX_STATUSES, index)}</TxSts>")
-    parts.append(_reason_xml(t.reason_code, t.reason_text, "TxInfAndSts/StsRsnInf", index))
-    if t.amount is not None or t.creditor_account is not None:
-        parts.append("<OrgnlTxRef>")
-        if t.amount is not None:
-            parts.append(f'<Amt><InstdAmt Ccy="{w.esc_attr(currency)}">{w.amount("OrgnlTxRef/Amt", t.amount, line=index)}</InstdAmt></Amt>')
-        if t.creditor_account is not None:
-            parts.append(w.party_account("CdtrAcct", t.creditor_account, "OrgnlTxRef/CdtrAcct"))
-        parts.append("</OrgnlTxRef>")
-    parts.append("</TxInfAndSts>")
-    return "".join(parts)
+    instr = "" if t.original_instruction_id is None else \
+        f"<OrgnlInstrId>{w.text('OrgnlInstrId', t.original_instruction_id, 35, line=index)}</OrgnlInstrId>"
+    head = (
+        f"<TxInfAndSts>{instr}<OrgnlEndToEndId>{w.text('OrgnlEndToEndId', t.original_end_to_end_id, 35, line=index)}"
+        f"</OrgnlEndToEndId><TxSts>{_status(t.status, version, 'TxSts', _V03_TX_STATUSES, index)}</TxSts>"
+    )
+    reason = "" if t.reason_code is None and t.reason_text is None else \
+        _reason_xml(t.reason_code, t.reason_text, "TxInfAndSts/StsRsnInf", index)
+    if t.amount is None and t.creditor_account is None:
+        return f"{head}{reason}</TxInfAndSts>"
+    amount = "" if t.amount is None else \
+        f'<Amt><InstdAmt Ccy="{ccy_attr}">{w.amount("OrgnlTxRef/Amt", t.amount, line=index)}</InstdAmt></Amt>'
+    account = "" if t.creditor_account is None else w.party_account("CdtrAcct", t.creditor_account, "OrgnlTxRef/CdtrAcct")
+    return f"{head}{reason}<OrgnlTxRef>{amount}{account}</OrgnlTxRef></TxInfAndSts>"
 
 
 # --------------------------------------------------------------------------- reading
