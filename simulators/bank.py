@@ -381,9 +381,15 @@ class BankCore:
                 fen = to_fen(tx.amount)
                 settled = d.status == "ACSC"
                 offset = rule.late_days + d.late_days
-                slots.setdefault(offset, _Slot(offset, rule.split_items)).add(fen, settled)
+                slot = slots.get(offset)
+                if slot is None:
+                    slot = slots[offset] = _Slot(offset, rule.split_items)
+                slot.add(fen, settled)
                 if settled and d.return_days:
-                    returns.setdefault(d.return_days, _Slot(d.return_days, rule.split_items)).add(fen, True)
+                    slot = returns.get(d.return_days)
+                    if slot is None:
+                        slot = returns[d.return_days] = _Slot(d.return_days, rule.split_items)
+                    slot.add(fen, True)
                 total_fen += fen
                 count += 1
                 out.write("\t".join((str(seq), _clean(tx.end_to_end_id), _clean(tx.instruction_id), str(fen),
