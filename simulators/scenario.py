@@ -287,8 +287,8 @@ class Scenario:
         if book is not None:
             reason = book.check(item.account, item.name, item.id_number)
             if reason:
-                return Decision("RJCT", reason)
-        return Decision("ACSC")
+                return _BOOK_REJECTIONS.get(reason) or Decision("RJCT", reason)
+        return _CREDITED
 
     def decide_file(self, name: str, msg_id: str, *, seed: int) -> FileRule:
         """The combined file rules that fire for this file (refusal, lateness, duplication, splitting)."""
@@ -304,6 +304,10 @@ class Scenario:
     def outage(self, kind: str, when: dt.datetime) -> bool:
         return any(o.covers(kind, when) for o in self.outages)
 
+
+#: the decisions most payments get (immutable, so one instance serves them all)
+_CREDITED = Decision("ACSC")
+_BOOK_REJECTIONS = {code: Decision("RJCT", code) for code in ("AC01", "AC04", "AC06", "BE01", "MD07")}
 
 _MATCH_KEYS = {"account", "name", "id_number", "end_to_end_id", "file", "sequence", "amount", "amount_min",
                "amount_max", "chance", "limit"}
