@@ -102,7 +102,7 @@ def test_cli_init_and_rotate(engine, vault, db_url, tmp_path, monkeypatch, confi
     assert rotated.current_key_id != first.current_key_id and first.current_key_id in rotated.key_ids
     assert set(remaining_under_old_keys(engine, rotated).values()) == {0}
     with Session(engine) as s:
-        assert {e.action for e in audit.entries(s)} == {"pii.key_added", "pii.reencrypted"}
+        assert {e.action for e in audit.entries(s) if e.action.startswith("pii.")} == {"pii.key_added", "pii.reencrypted"}
         assert audit.verify(s) == []
         name = s.execute(sa.text("SELECT name_enc FROM items ORDER BY id LIMIT 1")).scalar_one()
     assert rotated.decrypt(bytes(name)) == loaded.body[0][0]
