@@ -219,3 +219,43 @@ def test_xmllint_tee_lets_the_writer_error_through():
         with XmllintTee(io.BytesIO(), xsd_path("pain.001.001.09"), source="p.xml") as sink:
             sink.write(b"<?xml version='1.0'?>")
             1 / 0
+
+
+# --- pain.001: the reader's one-pass plan gives exactly what the path look-ups give ---------------------
+
+from formats.iso20022.pain001 import open_pain001  # noqa: E402
+from formats.iso20022.strategies import payment  # noqa: E402
+
+
+def _compare_pain001(data: bytes) -> int:
+    reader = open_pain001(io.BytesIO(data), source="p.xml", schema=False)
+    fast = 0
+    for event, elem in reader._events:
+        if event != "end" or elem.tag != f"{{{reader_ns(reader)}}}CdtTrfTxInf":
+            continue
+        try:
+            got = reader._transaction_fast(elem)
+        except Irregular:
+            continue
+        fast += 1
+        assert got == reader._transaction(elem)
+    return fast
+
+
+def reader_ns(reader) -> str:
+    return getattr(reader, "ns", "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09")
+
+
+@given(payment())
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_pain001_fast_path_equals_path_lookups(pay):
+    header, txs = pay
+    buf = io.BytesIO()
+    write_pain001(buf, header, txs)
+    assert _compare_pain001(buf.getvalue()) == len(txs)
+
+
+def test_pain001_fast_path_taken_for_ordinary_files():
+    buf = io.BytesIO()
+    write_pain001(buf, sample_payment_header(50), sample_credit_transfers(50))
+    assert _compare_pain001(buf.getvalue()) == 50
