@@ -18,12 +18,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from formats.money import to_fen
+from gateway.db.engine import in_values, insert_rows
 from gateway.db.models import Item, ItemEvent, OutboundFile, OutboundFileItem, ReconException
 from gateway.privacy import PiiVault
 from reconciliation.lifecycle import IllegalTransition, SENT, SUBMITTED, VALIDATED, REJECTED_BY_VALIDATION, check_transition
 from reconciliation.outcomes import BY_FILE_SEQ, FileOutcome, Outcome
 
 CHUNK = 5000
+_EVENT_COLUMNS = ("item_id", "state", "at", "source", "reason_code", "reason_text", "inbound_file_id", "bank_date")
 
 UNKNOWN_REFERENCE = "unknown_reference"
 NEVER_SENT = "never_sent"
@@ -60,14 +62,13 @@ class ApplyStats:
 class _Batchwriter:
     def __init__(self, session: Session, inbound_file_id: int | None, now: dt.datetime, stats: ApplyStats):
         self.session, self.file_id, self.now, self.stats = session, inbound_file_id, now, stats
-        self.events: list[dict] = []
+        self.events: list[tuple] = []  # in _EVENT_COLUMNS order
+        self.source = f"inbound:{inbound_file_id}" if inbound_file_id else "inbound"
         self.exceptions: list[dict] = []
 
     def event(self, item_id: int, state: str, o) -> None:
-        self.events.append(dict(item_id=item_id, state=state, at=self.now,
-                                source=f"inbound:{self.file_id}" if self.file_id else "inbound",
-                                reason_code=o.reason_code, reason_text=o.reason_text, inbound_file_id=self.file_id,
-                                bank_date=getattr(o, "bank_date", None)))
+        self.events.append((item_id, state, self.now, self.source, o.reason_code, o.reason_text, self.file_id,
+                            getattr(o, "bank_date", None)))
         self.stats.applied += 1
         self.stats.by_state[state] = self.stats.by_state.get(state, 0) + 1
 
@@ -82,9 +83,9 @@ class _Batchwriter:
         self.stats.by_exception[kind] = self.stats.by_exception.get(kind, 0) + 1
 
     def flush(self) -> None:
-        conn = self.session.connection()  # Core executemany: no ORM bookkeeping for append-only rows
+        conn = self.session.connection()  # driver executemany: no per-row bookkeeping for append-only rows
         if self.events:
-            conn.execute(ItemEvent.__table__.insert(), self.events)
+            insert_rows(conn, ItemEvent.__table__, _EVENT_COLUMNS, self.events)
         if self.exceptions:
             conn.execute(ReconException.__table__.insert(), self.exceptions)
         self.events.clear()
@@ -96,10 +97,18 @@ def latest_states(session: Session, item_ids: Iterable[int]) -> dict[int, str]:
     ids = list(item_ids)
     if not ids:
         return {}
+    conn = _connection(session)
     last = (sa.select(ItemEvent.item_id, sa.func.max(ItemEvent.id).label("m"))
-            .where(ItemEvent.item_id.in_(ids)).group_by(ItemEvent.item_id).subquery())
-    rows = session.execute(sa.select(ItemEvent.item_id, ItemEvent.state).join(last, ItemEvent.id == last.c.m))
+            .where(in_values(conn.dialect.name, ItemEvent.item_id, ids)).group_by(ItemEvent.item_id).subquery())
+    rows = conn.execute(sa.select(ItemEvent.item_id, ItemEvent.state).join(last, ItemEvent.id == last.c.m))
     return dict(rows.all())
+
+
+def _connection(session: Session):
+    """The session's connection for Core look-ups, after the flush ``Session.execute`` would do."""
+    if session.autoflush:
+        session.flush()
+    return session.connection()
 
 
 def _resolve(session: Session, chunk: list[Outcome]) -> dict[tuple, tuple[int, int, str, int | None, str | None]]:
@@ -107,12 +116,13 @@ def _resolve(session: Session, chunk: list[Outcome]) -> dict[tuple, tuple[int, i
     out = {}
     e2e = {o.reference for o in chunk if o.by != BY_FILE_SEQ}
     if e2e:
+        conn = _connection(session)
         q = (sa.select(Item.end_to_end_id, Item.id, Item.amount_fen, Item.account_hash, OutboundFile.id,
                        OutboundFile.state)
              .outerjoin(OutboundFileItem, OutboundFileItem.item_id == Item.id)
              .outerjoin(OutboundFile, OutboundFile.id == OutboundFileItem.file_id)
-             .where(Item.end_to_end_id.in_(e2e)))
-        for ref, *rest in session.execute(q):
+             .where(in_values(conn.dialect.name, Item.end_to_end_id, e2e)))
+        for ref, *rest in conn.execute(q):
             out[("e2e", None, ref)] = tuple(rest)
     by_file: dict[str, set[int]] = {}
     for o in chunk:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import types as sa_types
 from sqlalchemy.orm import sessionmaker
 
 DEFAULT_URL = "sqlite:///var/yikatong.db"
@@ -42,3 +44,62 @@ def make_engine(url: str | None = None, **kw) -> Engine:
 
 def session_factory(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False, future=True)
+
+
+def insert_rows(conn, table, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Append ``rows`` (tuples in ``columns`` order) to ``table`` in one statement run many times.
+
+    The same rows as ``conn.execute(table.insert(), [dict(...), ...])``, stored the same way (a
+    date or time goes through its column type's own conversion, once per distinct value), but
+    without SQLAlchemy's per-row parameter processing: for the append-only bulk writes (items and
+    their events), where that processing costs more than the database. Values are what the column
+    types take: int, str, bytes, None, ``datetime.date``/``datetime``.
+    """
+    if not rows:
+        return
+    dialect = conn.dialect
+    convert = []
+    for i, name in enumerate(columns):
+        col = table.c[name]
+        if col.type._type_affinity in (sa_types.DateTime, sa_types.Date):
+            proc = col.type._cached_bind_processor(dialect)
+            if proc is not None:
+                convert.append((i, proc))
+    if convert:
+        memo: dict = {}
+        out = []
+        for r in rows:
+            r = list(r)
+            for i, proc in convert:
+                v = r[i]
+                if v is not None:
+                    key = (i, v)
+                    c = memo.get(key)
+                    if c is None:
+                        c = memo[key] = proc(v)
+                    r[i] = c
+            out.append(tuple(r))
+        rows = out
+    quote = dialect.identifier_preparer.quote
+    if dialect.paramstyle == "qmark":
+        marks = ", ".join("?" for _ in columns)
+    elif dialect.paramstyle in ("format", "pyformat"):
+        marks = ", ".join("%s" for _ in columns)
+    else:  # pragma: no cover - other drivers: the ordinary Core insert
+        conn.execute(table.insert(), [dict(zip(columns, r)) for r in rows])
+        return
+    sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES ({marks})"
+    conn.exec_driver_sql(sql, rows)
+
+
+def in_values(dialect: str, col, values):
+    """``col IN values`` as one bound parameter (a JSON array on SQLite, an array on PostgreSQL),
+    so a chunk of thousands of values costs one parameter, not thousands to compile."""
+    from sqlalchemy import ARRAY, any_, bindparam, func, literal_column, select
+
+    values = list(values)
+    if dialect == "sqlite":
+        return col.in_(select(literal_column("value")).select_from(func.json_each(bindparam(None, json.dumps(values)))))
+    if dialect == "postgresql":
+        return col == any_(bindparam(None, values, type_=ARRAY(col.type)))
+    return col.in_(values)

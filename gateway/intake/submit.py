@@ -23,12 +23,17 @@ from formats.money import to_fen
 from gateway.config.model import Config, Policy
 from gateway.db.models import Batch, Finding as FindingRow, Item, ItemEvent
 from gateway.errors import YktError
-from gateway.intake.roster import RosterRow, read_roster
+from gateway.db.engine import insert_rows
+from gateway.intake.roster import RosterRow, read_roster, reread_fields
 from gateway.privacy import PiiVault
 from gateway.validation.model import Candidate, Finding
 from reconciliation.lifecycle import REJECTED_BY_VALIDATION, SUBMITTED, VALIDATED
 
 CHUNK = 5000
+ITEM_COLUMNS = ("id", "batch_id", "seq", "end_to_end_id", "unit_code", "bank_id", "amount_fen", "name_enc",
+                "id_number_enc", "account_enc", "id_hash", "account_hash", "proxy_name_enc", "proxy_id_hash",
+                "resubmission_of")
+EVENT_COLUMNS = ("item_id", "state", "at", "source")
 PERIOD = re.compile(r"(20\d\d)-(0[1-9]|1[0-2])")
 
 Validator = Callable[..., Iterator[tuple[Candidate, list[Finding]]]]
@@ -122,46 +127,58 @@ def submit_roster(session: Session, cfg: Config, vault: PiiVault, *, data: bytes
     session.flush()
     ids = _allocate_ids(session, count)
     validate = validator or _default_validator()
-    candidates = (Candidate(r.row, r.name, r.id_number, r.account, r.amount, r.unit, r.bank, policy_code, period,
-                            r.proxy_name, r.proxy_id_number) for r in rows())
+    enc, bi = vault.encrypt, vault.blind_index
+    # the blind indexes are computed once here, stored with the item and handed to the rule engine
+    # with the candidate (it would otherwise compute them again); the second read of the roster
+    # skips the checks the first one made
+    candidates = (Candidate(row, name, idn, acct, amount, unit, bank, policy_code, period, pname, pid,
+                            id_hash=bi("id", idn), account_hash=bi("account", acct), name_hash=bi("name", name),
+                            proxy_id_hash=bi("id", pid) if pid else None)
+                  for row, name, idn, acct, bank, amount, unit, pname, pid, _remark
+                  in reread_fields(data, source=source_name, known_banks=banks, known_units=units))
     stats = {"validated": 0, "rejected": 0, "review": 0, "findings": 0}
-    items, events, findings = [], [], []
+    items: list[tuple] = []
+    events: list[tuple] = []
+    findings: list[dict] = []
+    conn = session.connection()
+    items_t, events_t = Item.__table__, ItemEvent.__table__
 
     def flush() -> None:
         if items:
-            session.execute(sa.insert(Item), items)
-            session.execute(sa.insert(ItemEvent), events)
+            insert_rows(conn, items_t, ITEM_COLUMNS, items)
+            insert_rows(conn, events_t, EVENT_COLUMNS, events)
         if findings:
-            session.execute(sa.insert(FindingRow), findings)
+            conn.execute(FindingRow.__table__.insert(), findings)
         if progress:
             progress(len(items))
         items.clear(), events.clear(), findings.clear()
 
     links = resubmission_of or {}
+    batch_id = batch.id
     for cand, found in validate(candidates, policy=policy, config=cfg, session=session, vault=vault, now=now,
-                                batch_id=batch.id):
+                                batch_id=batch_id):
         item_id = next(ids)
-        enc, bi = vault.encrypt, vault.blind_index
-        items.append(dict(id=item_id, batch_id=batch.id, seq=cand.seq, end_to_end_id=end_to_end_id(batch.id, cand.seq),
-                          unit_code=cand.unit_code, bank_id=cand.bank_id, amount_fen=to_fen(cand.amount),
-                          name_enc=enc(cand.name), id_number_enc=enc(cand.id_number), account_enc=enc(cand.account),
-                          id_hash=bi("id", cand.id_number), account_hash=bi("account", cand.account),
-                          proxy_name_enc=enc(cand.proxy_name) if cand.proxy_name else None,
-                          proxy_id_hash=bi("id", cand.proxy_id_number) if cand.proxy_id_number else None,
-                          resubmission_of=links.get(cand.seq)))
-        events.append(dict(item_id=item_id, state=SUBMITTED, at=now, source="intake"))
-        for f in found:  # noqa: B007
-            findings.append(dict(batch_id=batch.id, item_id=item_id, code=f.code, severity=f.severity,
-                                 message_zh=f.message_zh, message_en=f.message_en,
-                                 evidence=json.dumps(f.evidence, ensure_ascii=False, default=str), at=now))
-        stats["findings"] += len(found)
-        if any(f.rejects for f in found):
-            events.append(dict(item_id=item_id, state=REJECTED_BY_VALIDATION, at=now, source="validation"))
-            stats["rejected"] += 1
-        elif found:
-            stats["review"] += 1  # held as submitted until a person clears the review findings
+        seq = cand.seq
+        items.append((item_id, batch_id, seq, end_to_end_id(batch_id, seq), cand.unit_code, cand.bank_id,
+                      to_fen(cand.amount), enc(cand.name), enc(cand.id_number), enc(cand.account),
+                      cand.id_hash or bi("id", cand.id_number), cand.account_hash or bi("account", cand.account),
+                      enc(cand.proxy_name) if cand.proxy_name else None,
+                      (cand.proxy_id_hash or bi("id", cand.proxy_id_number)) if cand.proxy_id_number else None,
+                      links.get(seq)))
+        events.append((item_id, SUBMITTED, now, "intake"))
+        if found:
+            for f in found:
+                findings.append(dict(batch_id=batch_id, item_id=item_id, code=f.code, severity=f.severity,
+                                     message_zh=f.message_zh, message_en=f.message_en,
+                                     evidence=json.dumps(f.evidence, ensure_ascii=False, default=str), at=now))
+            stats["findings"] += len(found)
+            if any(f.rejects for f in found):
+                events.append((item_id, REJECTED_BY_VALIDATION, now, "validation"))
+                stats["rejected"] += 1
+            else:
+                stats["review"] += 1  # held as submitted until a person clears the review findings
         else:
-            events.append(dict(item_id=item_id, state=VALIDATED, at=now, source="validation"))
+            events.append((item_id, VALIDATED, now, "validation"))
             stats["validated"] += 1
         if len(items) >= CHUNK:
             flush()

@@ -32,18 +32,18 @@ from __future__ import annotations
 
 import calendar as _cal
 import datetime as dt
-import json
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 
-from sqlalchemy import ARRAY, and_, any_, bindparam, func, literal_column, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, aliased
 
 from gateway.admin.models import (ACTIVE, Account, AccountEvent, AccountVerification, Beneficiary, ListEntry,
                                   ListImport, Proxy, SUPERSEDED)
 from gateway.config.model import Config, Policy
+from gateway.db.engine import in_values
 from gateway.db.models import Batch, Item, ItemEvent
 from gateway.privacy import PiiVault, mask_account, mask_id, mask_name
 from gateway.validation.checks import check_card_number, check_resident_id
@@ -112,15 +112,7 @@ def validate(candidates: Iterable[Candidate], *, policy: Policy, config: Config,
         yield from run.chunk(chunk)
 
 
-def _in(dialect: str, col, values):
-    """``col IN values`` as one bound parameter (a JSON array on SQLite, an array on PostgreSQL),
-    so a chunk of thousands of values costs one parameter, not thousands to compile."""
-    values = list(values)
-    if dialect == "sqlite":
-        return col.in_(select(literal_column("value")).select_from(func.json_each(bindparam(None, json.dumps(values)))))
-    if dialect == "postgresql":
-        return col == any_(bindparam(None, values, type_=ARRAY(col.type)))
-    return col.in_(values)
+_in = in_values  # one bound parameter for a chunk's values (see gateway.db.engine.in_values)
 
 
 class _Run:
@@ -144,11 +136,12 @@ class _Run:
         self.max_people = rules.param("shared_account", "max_people")
         self.max_payees = rules.param("household", "max_payees")
         # run state (within-batch rules)
-        # Keys are strings over the first 128 bits of the blind indexes (no tuples): a million
-        # people fit in a few hundred MB. A person key is ``id_hash[:32]``.
-        self.seen: dict[str, int] = {}  # "policy|period|person" -> first seq
-        self.account_people: dict[str, object] = {}  # "period|account" -> person | set of persons
-        self.household_people: dict[str, set] = {}  # "policy|period|household" -> persons
+        # Keys are the first 128 bits of the blind indexes as integers (44 bytes each, no strings
+        # or tuples per person), in one dict per policy and period: a million people fit in about
+        # 250 MB. A person key is ``int(id_hash[:32], 16)``.
+        self.seen: dict[tuple[str, str], dict[int, int]] = {}  # (policy, period) -> person -> first seq
+        self.account_people: dict[str, dict[int, object]] = {}  # period -> account -> person | set of persons
+        self.household_people: dict[tuple[str, str], dict[int, set]] = {}  # (policy, period) -> household -> persons
         self._exclusive: dict[str, frozenset] = {}
         self._severity = rules.severities
         self.list_kinds = tuple(dict.fromkeys((*policy.must_not_be_on, *policy.must_be_on)))
@@ -186,12 +179,16 @@ class _Run:
     # --- one chunk ---------------------------------------------------------------------------
     def chunk(self, chunk: list[Candidate]) -> Iterator[tuple[Candidate, list[Finding]]]:
         bi = self.vault.blind_index
-        ids = [bi("id", c.id_number) for c in chunk]
-        accts = [bi("account", c.account) for c in chunk]
-        names = [bi("name", c.name) for c in chunk] if self.r_online else None
+        # the caller's precomputed blind indexes when the candidate carries them
+        ids = [c.id_hash or bi("id", c.id_number) for c in chunk]
+        accts = [c.account_hash or bi("account", c.account) for c in chunk]
+        names = [c.name_hash or bi("name", c.name) for c in chunk] if self.r_online else None
         uniq_ids = list(set(ids))
         periods = list({c.period for c in chunk})
-        s, d = self.session, self.dialect
+        d = self.dialect
+        if self.session.autoflush:
+            self.session.flush()  # what Session.execute would do before reading
+        s = self.session.connection()  # Core rows: the look-ups need no ORM bookkeeping
 
         prior: dict[tuple, str] = {}  # (policy, period, id) -> batch ref
         if self.r_dup or self.r_excl:
@@ -281,16 +278,18 @@ class _Run:
             elif c.amount > self.policy.standard:
                 out.append(F(c, "AMOUNT_OVER_STANDARD", {"amount": str(c.amount), "standard": str(self.policy.standard)}))
         period, code = c.period, c.policy_code
-        pk = idh[:32]
-        sk = f"{code}|{period}|{pk}"
+        pk = int(idh[:32], 16)
+        seen = self.seen.get((code, period))
+        if seen is None:
+            seen = self.seen[(code, period)] = {}
         if self.r_dup:
             key = (code, period, idh)
-            first = self.seen.get(sk)
+            first = seen.get(pk)
             if first is not None:
                 out.append(F(c, "DUPLICATE_IN_BATCH", {"id": mask_id(c.id_number), "first_seq": first, "policy": code,
                                                        "period": period}))
             else:
-                self.seen[sk] = c.seq
+                seen[pk] = c.seq
                 ref = prior.get(key)
                 if ref is not None:
                     out.append(F(c, "DUPLICATE_PAID", {"id": mask_id(c.id_number), "batch": ref, "policy": code,
@@ -299,7 +298,7 @@ class _Run:
             excl = self.exclusive(code)
             if excl:
                 for other in sorted(excl):
-                    row = self.seen.get(f"{other}|{period}|{pk}")
+                    row = self.seen.get((other, period), {}).get(pk)
                     if row is not None:
                         out.append(F(c, "EXCLUSIVE_POLICY", {"id": mask_id(c.id_number), "other": other, "period": period,
                                                              "where": f"row {row} of this batch",
@@ -308,38 +307,41 @@ class _Run:
                         out.append(F(c, "EXCLUSIVE_POLICY", {"id": mask_id(c.id_number), "other": other, "period": period,
                                                              "where": f"batch {ref}", "where_zh": f"批次 {ref}"}))
             if not self.r_dup:
-                self.seen.setdefault(sk, c.seq)
+                seen.setdefault(pk, c.seq)
         reg = registry.get(idh)
         # proxy collection [Art. 13]
         via_proxy = False
         if c.proxy_id_number:
-            ph = self.vault.blind_index("id", c.proxy_id_number)
+            ph = c.proxy_id_hash or self.vault.blind_index("id", c.proxy_id_number)
             approved = reg is not None and any(p == ph and (pa is None or pa == ah) for p, pa in proxies.get(reg[0], ()))
             via_proxy = approved
             if self.r_proxy and not approved:
                 out.append(F(c, "PROXY_NOT_APPROVED", {"id": mask_id(c.id_number), "proxy_id": mask_id(c.proxy_id_number),
                                                        "proxy_name": mask_name(c.proxy_name or "")}))
         if self.r_shared and not via_proxy:
-            key = f"{period}|{ah[:32]}"
-            people = self.account_people.get(key)
+            accounts = self.account_people.get(period)
+            if accounts is None:
+                accounts = self.account_people[period] = {}
+            key = int(ah[:32], 16)
+            people = accounts.get(key)
             extra = prior_acct_people.get((period, ah))
             if people is None:
                 people = pk
-            elif isinstance(people, str):
+            elif isinstance(people, int):
                 people = people if people == pk else {people, pk}
             else:
                 people.add(pk)
             if extra:
-                people = ({people} if isinstance(people, str) else people) | {x[:32] for x in extra}
-            self.account_people[key] = people
-            n = 1 if isinstance(people, str) else len(people)
+                people = ({people} if isinstance(people, int) else people) | {int(x[:32], 16) for x in extra}
+            accounts[key] = people
+            n = 1 if isinstance(people, int) else len(people)
             if n > self.max_people:
                 out.append(F(c, "SHARED_ACCOUNT", {"account": mask_account(c.account), "people": n, "period": period,
                                                    "id": mask_id(c.id_number)}))
         if self.r_house:
             hh = self.vault.blind_index("household", c.household) if c.household else (reg[1] if reg else None)
             if hh:
-                members = self.household_people.setdefault(f"{code}|{period}|{hh[:32]}", set())
+                members = self.household_people.setdefault((code, period), {}).setdefault(int(hh[:32], 16), set())
                 members.add(pk)
                 if len(members) > self.max_payees:
                     out.append(F(c, "HOUSEHOLD_PAYEES", {"payees": len(members), "max": self.max_payees, "period": period,

@@ -33,6 +33,13 @@ class Candidate:
     # household register number 户口簿户号, when the roster carries it; otherwise the household
     # recorded at registration is used (rule "household")
     household: str | None = None
+    # the blind indexes of id_number, account, name and proxy_id_number, when the caller has already
+    # computed them (the intake stores them with the item): the engine then does not compute them
+    # again. They must be ``vault.blind_index(kind, value)`` of the same vault; None = not given.
+    id_hash: str | None = None
+    account_hash: str | None = None
+    name_hash: str | None = None
+    proxy_id_hash: str | None = None
 
 
 @dataclass(frozen=True)
