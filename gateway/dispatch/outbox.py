@@ -80,6 +80,13 @@ def mark_delivered(session: Session, file_id: int, *, now: dt.datetime) -> bool:
         sa.select(OutboundFileItem.item_id, sa.literal(SENT), sa.literal(now, sa.DateTime), sa.literal("dispatch"),
                   OutboundFileItem.file_id).where(OutboundFileItem.file_id == file_id)
         .order_by(OutboundFileItem.seq_in_file)))
+    from gateway import audit
+
+    f = session.get(OutboundFile, file_id)
+    audit.append(session, actor="gateway", action="file.sent", subject=f"outbound:{f.id}",
+                 detail={"bank": f.bank_id, "msg_id": f.msg_id, "items": f.item_count, "total_fen": f.total_fen,
+                         "sha256": f.sha256},
+                 now=now)
     return True
 
 

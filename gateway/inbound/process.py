@@ -18,6 +18,7 @@ from formats.iso20022.camt054 import open_camt054
 from formats.iso20022.detect import detect
 from formats.iso20022.pain002 import open_pain002
 from formats.signature import get_scheme
+from gateway import audit
 from gateway.config.model import Config
 from gateway.db.models import InboundFile, ReconException
 from gateway.inbound.store import stored_signature
@@ -82,6 +83,8 @@ def process_inbound(session: Session, cfg: Config, row: InboundFile, *, vault: P
             stats = apply_outcomes(session, outcomes, now=now, vault=vault, inbound_file_id=row.id)
     except (FormatError, InboundRefused) as e:
         row.status, row.error = "refused", str(e)[:2000]
+        audit.append(session, actor="gateway", action="file.refused", subject=f"inbound:{row.id}",
+                     detail={"bank": row.bank_id, "reason": type(e).__name__}, now=now)
         session.add(ReconException(inbound_file_id=row.id, line=getattr(e, "line", None), reference=row.name[:64],
                                    kind="refused_file", created_at=now, resolved=False,
                                    detail=json.dumps({"zh": "银行文件未通过验签或无法解析，已保存原件待处理",
@@ -90,4 +93,7 @@ def process_inbound(session: Session, cfg: Config, row: InboundFile, *, vault: P
         return None
     row.status = "applied"
     row.error = None
+    audit.append(session, actor="gateway", action="recon.applied", subject=f"inbound:{row.id}",
+                 detail={"bank": row.bank_id, "kind": row.kind, "applied": stats.applied,
+                         "exceptions": stats.exceptions}, now=now)
     return stats

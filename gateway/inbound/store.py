@@ -44,6 +44,10 @@ def store_inbound(session: Session, *, bank_id: str, name: str, data: bytes, sig
                       status="stored")
     session.add(row)
     session.flush()
+    from gateway import audit
+
+    audit.append(session, actor=f"bank:{bank_id}", action="file.received", subject=f"inbound:{row.id}",
+                 detail={"bank": bank_id, "sha256": sha}, now=now)
     return row, True
 
 

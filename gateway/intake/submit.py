@@ -183,5 +183,11 @@ def submit_roster(session: Session, cfg: Config, vault: PiiVault, *, data: bytes
         if len(items) >= CHUNK:
             flush()
     flush()
+    from gateway import audit
+
+    audit.append(session, actor=submitted_by, action="batch.submitted", subject=f"batch:{ref}",
+                 detail={"items": count, "total_fen": total, "sha256": sha, "source_name": batch.source_name,
+                         "validated": stats["validated"], "rejected": stats["rejected"], "review": stats["review"]},
+                 now=now)
     return SubmissionResult(batch.id, ref, count, total, stats["validated"], stats["rejected"], stats["review"],
                             stats["findings"])

@@ -225,3 +225,13 @@ def test_export_to_stream(engine, audit_keys):
     with Session(engine) as s:
         assert audit.export(s, buf, "jsonl") == 2
     assert buf.getvalue().count("\n") == 2
+
+
+def test_digests_and_message_ids_are_not_mistaken_for_personal_data():
+    """A SHA-256 digest or a MsgId can hold 16+ digits in a row; they are recorded, an account number is not."""
+    from gateway.audit import AuditDataError, _check_detail
+
+    _check_detail({"sha256": "1234567890123456789abcdef0123456789abcdef0123456789abcdef0123456",
+                   "msg_id": "YKT202611020000000001"})
+    with pytest.raises(AuditDataError):
+        _check_detail({"note": "paid to 6217000012345678901"})
