@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from formats.money import to_fen, yuan
 from gateway.config.model import Config
 from gateway.db.models import Batch, Funding, Item
-from gateway.errors import YktError
+from gateway.tabular import FileRefused, RowProblem
 from gateway.timeutil import utc_from_local
 
 COLUMNS = {
@@ -56,31 +56,14 @@ REQUIRED = ("bank", "amount", "received_at", "value_date", "reference")
 _ALIASES = {a.lower(): k for k, names in COLUMNS.items() for a in names}
 
 
-@dataclass(frozen=True)
-class FundingProblem:
-    row: int | None
-    column: str | None
-    value: str | None
-    zh: str
-    en: str
-
-    def __str__(self) -> str:
-        where = "file" if self.row is None else f"row {self.row}"
-        if self.column:
-            where += f", column {self.column}"
-        val = f" = {self.value!r}" if self.value is not None else ""
-        return f"{where}{val}: {self.zh} / {self.en}"
+FundingProblem = RowProblem
 
 
-class FundingRejected(YktError):
+class FundingRejected(FileRefused):
     """The funding file is refused whole; ``problems`` lists every problem."""
 
-    def __init__(self, source: str, problems: list[FundingProblem]) -> None:
-        self.source, self.problems = source, problems
-        shown = "\n".join(f"  {p}" for p in problems[:50])
-        more = f"\n  … and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(f"{source}: funding file refused, {len(problems)} problem(s), nothing recorded:\n{shown}{more}",
-                         zh=f"{source}：拨款文件有 {len(problems)} 处错误，已整体退回，未记录任何拨款")
+    what_en, what_zh = "funding file", "拨款文件"
+    outcome_en, outcome_zh = "nothing recorded", "未记录任何拨款"
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from gateway.config.model import Config
+from gateway.tabular import FileRefused
 from gateway.db.models import Batch, Item
 from gateway.errors import YktError
 from gateway.intake.roster import RosterProblem, read_roster
@@ -49,15 +50,11 @@ E2E_COLUMN = ("原编号", "original_e2e")
 ROW_COLUMN = ("原行号", "original_row")
 
 
-class ResubmissionRefused(YktError):
+class ResubmissionRefused(FileRefused):
     """The corrections are refused whole; ``problems`` lists every problem."""
 
-    def __init__(self, source: str, problems: list[RosterProblem]) -> None:
-        self.source, self.problems = source, problems
-        shown = "\n".join(f"  {p}" for p in problems[:50])
-        more = f"\n  … and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(f"{source}: corrections refused, {len(problems)} problem(s), nothing submitted:\n{shown}{more}",
-                         zh=f"{source}：更正名册有 {len(problems)} 处错误，已整体退回，未提交任何数据")
+    what_en, what_zh = "corrections", "更正名册"
+    outcome_en, outcome_zh = "nothing submitted", "未提交任何数据"
 
 
 @dataclass(frozen=True)

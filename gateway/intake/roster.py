@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import BinaryIO, Iterator
 
-from gateway.errors import YktError
+from gateway.tabular import FileRefused, RowProblem
 from gateway.identity import InvalidResidentId, validate_resident_id
 
 COLUMNS = {
@@ -53,31 +53,13 @@ _NAME_BAD = re.compile(r"[\d<>\"'=;]")
 _ID_AS_NUMBER = re.compile(r"\d+\.?\d*[eE][+-]?\d+")
 
 
-@dataclass(frozen=True)
-class RosterProblem:
-    row: int | None
-    column: str | None
-    value: str | None
-    zh: str
-    en: str
-
-    def __str__(self) -> str:
-        where = "file" if self.row is None else f"row {self.row}"
-        if self.column:
-            where += f", column {self.column}"
-        val = f" = {self.value!r}" if self.value is not None else ""
-        return f"{where}{val}: {self.zh} / {self.en}"
+RosterProblem = RowProblem
 
 
-class RosterRejected(YktError):
+class RosterRejected(FileRefused):
     """The roster is refused whole; ``problems`` lists every problem found."""
 
-    def __init__(self, source: str, problems: list[RosterProblem]) -> None:
-        self.source, self.problems = source, problems
-        shown = "\n".join(f"  {p}" for p in problems[:50])
-        more = f"\n  … and {len(problems) - 50} more" if len(problems) > 50 else ""
-        super().__init__(f"{source}: roster refused, {len(problems)} problem(s), nothing imported:\n{shown}{more}",
-                         zh=f"{source}：名册有 {len(problems)} 处错误，已整体退回，未导入任何数据")
+    what_en, what_zh = "roster", "名册"
 
 
 @dataclass(frozen=True)
