@@ -2,7 +2,9 @@
 goes to the exceptions queue with its reason. Never drops a line, never crashes the run.
 
 Idempotent: an outcome that repeats an item's current state changes nothing, so applying the same
-report twice (or two overlapping reports) leaves the log as it was. Works in chunks with bulk
+report twice (or two overlapping reports) leaves the log as it was; an exception already in the queue
+for the same report, line, kind and reference is not written again (migration 0007 makes a second
+copy impossible). A report applied without a stored inbound file counts as one anonymous report. Works in chunks with bulk
 look-ups so a million status lines reconcile in bounded memory.
 """
 
@@ -50,13 +52,15 @@ class ApplyStats:
     lines: int = 0
     applied: int = 0
     unchanged: int = 0
-    exceptions: int = 0
+    exceptions: int = 0  # lines of this report that are exceptions ...
+    exceptions_known: int = 0  # ... of which already in the queue (an earlier application, or the same line twice)
     by_state: dict = field(default_factory=dict)
     by_exception: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"lines": self.lines, "applied": self.applied, "unchanged": self.unchanged,
-                "exceptions": self.exceptions, "by_state": self.by_state, "by_exception": self.by_exception}
+                "exceptions": self.exceptions, "exceptions_known": self.exceptions_known,
+                "by_state": self.by_state, "by_exception": self.by_exception}
 
 
 class _Batchwriter:
@@ -86,10 +90,35 @@ class _Batchwriter:
         conn = self.session.connection()  # driver executemany: no per-row bookkeeping for append-only rows
         if self.events:
             insert_rows(conn, ItemEvent.__table__, _EVENT_COLUMNS, self.events)
-        if self.exceptions:
-            conn.execute(ReconException.__table__.insert(), self.exceptions)
+        new = self._not_yet_recorded(conn)
+        if new:
+            conn.execute(ReconException.__table__.insert(), new)
         self.events.clear()
         self.exceptions.clear()
+
+    def _not_yet_recorded(self, conn) -> list[dict]:
+        """The pending exceptions whose key (report, line, kind, reference) is not in the queue yet."""
+        if not self.exceptions:
+            return []
+
+        def key(e: dict) -> tuple:
+            return (-1 if e["line"] is None else e["line"], e["kind"], e["reference"] or "")
+
+        t = ReconException.__table__
+        key_cols = (sa.func.coalesce(t.c.line, -1), t.c.kind, sa.func.coalesce(t.c.reference, ""))
+        # the expressions of the unique index of migration 0007, so the look-up uses it
+        q = sa.select(*key_cols).where(sa.func.coalesce(t.c.inbound_file_id, 0) == (self.file_id or 0),
+                                       in_values(conn.dialect.name, key_cols[0], {key(e)[0] for e in self.exceptions}))
+        seen = set(conn.execute(q).tuples())
+        new = []
+        for e in self.exceptions:
+            k = key(e)
+            if k in seen:
+                self.stats.exceptions_known += 1
+            else:
+                seen.add(k)
+                new.append(e)
+        return new
 
 
 def latest_states(session: Session, item_ids: Iterable[int]) -> dict[int, str]:

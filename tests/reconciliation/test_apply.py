@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from gateway.db.models import ItemEvent, ReconException
-from reconciliation.apply import apply_outcomes
+from gateway.db.models import InboundFile, ItemEvent, OutboundFile, ReconException
+from reconciliation.apply import apply_outcomes, latest_states
 from reconciliation.outcomes import BY_FILE_SEQ, FileOutcome, Outcome
 from reconciliation.proof import batch_proof
 from tests.support.recon import NOW, deliver_batch
@@ -124,3 +124,72 @@ def test_exception_detail_is_bilingual(engine, pii_vault, signing_keys, tmp_path
     with Session(engine) as s:
         detail = json.loads(s.scalars(sa.select(ReconException.detail)).one())
     assert detail["zh"] and detail["en"] and detail["state_reported"] == "settled"
+
+
+def _snapshot(engine):
+    with Session(engine) as s:
+        events = s.execute(sa.select(ItemEvent.item_id, ItemEvent.state, ItemEvent.reason_code)
+                           .order_by(ItemEvent.id)).all()
+        queue = s.execute(sa.select(ReconException.inbound_file_id, ReconException.line, ReconException.kind,
+                                    ReconException.reference).order_by(ReconException.id)).all()
+    return events, queue
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["inbound-file", "anonymous"])
+def test_report_with_every_mismatch_applied_twice_changes_nothing(engine, pii_vault, signing_keys, tmp_path, stored):
+    """Applying the same report twice changes nothing: item states, events and the exceptions queue
+    stay as the first application left them [Art. 21-22; issue 7]."""
+    d = deliver_batch(engine, n=4, vault=pii_vault, keys=signing_keys, tmp_path=tmp_path)
+    unsent = deliver_batch(engine, n=1, vault=pii_vault, keys=signing_keys, tmp_path=tmp_path / "b2", deliver=False,
+                           bank="cqrcb-fj")
+    with Session(engine) as s, s.begin():
+        s.execute(sa.update(OutboundFile).where(OutboundFile.msg_id == unsent.msg_id).values(state="failed"))
+        file_id = None
+        if stored:
+            row = InboundFile(bank_id="icbc-cq", name="pain002.xml", sha256="0" * 64, path=str(tmp_path / "r"),
+                              received_at=LATER, status="stored")
+            s.add(row)
+            s.flush()
+            file_id = row.id
+    (i1, e1, f1, a1), (i2, e2, _, _), (_, e3, _, _), (_, e4, _, _) = d.items
+    report = [
+        Outcome(1, e1, "settled", amount=Decimal(f1) / 100, account=a1),
+        Outcome(2, e2, "rejected_by_bank", reason_code="AC04", reason_text="账户已销户"),
+        Outcome(3, e3, "settled", amount=Decimal("1.00")),
+        Outcome(4, "999999999999999999", "settled"),
+        Outcome(5, unsent.items[0][1], "settled"),
+        Outcome(6, e1, "rejected_by_bank", reason_code="AC01"),
+        Outcome(7, e4, "settled", account="6217000000000000000"),
+        FileOutcome("YKT20261102999999999", "rejected_by_bank", "DU01", line=8),
+    ]
+
+    def apply_report():
+        with Session(engine) as s, s.begin():
+            return apply_outcomes(s, report, now=LATER, vault=d.vault, inbound_file_id=file_id)
+
+    first = apply_report()
+    assert (first.applied, first.exceptions, first.exceptions_known) == (2, 6, 0)
+    kinds = ["amount_mismatch", "unknown_reference", "never_sent", "conflicting_status", "account_mismatch",
+             "unknown_file"]
+    events, queue = _snapshot(engine)
+    assert sorted((line, kind) for _, line, kind, _ in queue) == list(zip(range(3, 9), kinds))
+    with Session(engine) as s:
+        states = latest_states(s, [i for i, *_ in d.items])
+
+    second = apply_report()
+    assert (second.applied, second.unchanged, second.exceptions, second.exceptions_known) == (0, 2, 6, 6)
+    assert _snapshot(engine) == (events, queue)
+    with Session(engine) as s:
+        assert latest_states(s, [i for i, *_ in d.items]) == states == {
+            i1: "settled", d.items[1][0]: "rejected_by_bank", d.items[2][0]: "sent", d.items[3][0]: "sent"}
+
+
+def test_database_refuses_a_second_copy_of_an_exception(engine):
+    """The key (report, line, kind, reference) is unique in the database itself, NULLs included
+    (migration 0007), so no writer can queue the same exception twice [issue 7]."""
+    row = dict(inbound_file_id=None, line=4, reference=None, kind="unknown_reference", detail="{}",
+               created_at=LATER, resolved=False)
+    with Session(engine) as s, s.begin():
+        s.execute(sa.insert(ReconException), [row])
+    with pytest.raises(sa.exc.IntegrityError), Session(engine) as s, s.begin():
+        s.execute(sa.insert(ReconException), [row])
