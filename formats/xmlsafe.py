@@ -19,7 +19,11 @@ source and line. Nothing but :class:`FormatError` leaves this module for bad inp
 >>> safe_fromstring(b'<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>', source="t.xml", max_bytes=1000)
 Traceback (most recent call last):
 ...
-formats.errors.HostileInput: t.xml:1: DOCTYPE and ENTITY declarations are refused
+formats.errors.HostileInput: t.xml:1: DOCTYPE='a': DOCTYPE and ENTITY declarations are refused
+>>> safe_fromstring(b'<a><b>1', source="t.xml")   # cut short inside <b>
+Traceback (most recent call last):
+...
+formats.errors.MalformedInput: t.xml:1: b: not well-formed XML: Premature end of data in tag b line 1, line 1, column 8
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ DEFAULT_MAX_SMALL_BYTES = 16 * 1024**2
 
 _CHUNK = 64 * 1024
 _FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_DECLARED_NAME = re.compile(rb"\s+(?:%\s+)?([^\s\[\]<>\"'%;]{1,64})")
+#: the element libxml2 names in an error: truncated inside it, start tag cut, tag mismatch, XSD
+_ERROR_ELEMENT = re.compile(r"(?:in tag|Start Tag|tag mismatch:)\s+([^\s,]+)|^Element '(?:\{[^}]*\})?([^']+)'")
 _ENCODING_DECL = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _FOREIGN_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff", b"\x00<", b"<\x00")
 
@@ -120,7 +127,11 @@ class GuardedStream(io.RawIOBase):
         if m:
             before = window[: m.start()]
             line = self.line - self._tail.count(b"\n") + before.count(b"\n")
-            self._fail(HostileInput("DOCTYPE and ENTITY declarations are refused", source=self.source, line=line))
+            name = _DECLARED_NAME.match(window, m.end())  # the document type or entity declared
+            self._fail(HostileInput(
+                "DOCTYPE and ENTITY declarations are refused", source=self.source, line=line,
+                field=m.group(1).upper().decode("ascii"), value=name and name.group(1).decode("utf-8", "replace"),
+            ))
         self.line += chunk.count(b"\n")
         self._tail = window[-16:]
 
@@ -153,17 +164,21 @@ def _syntax_error(
     exc: etree.XMLSyntaxError | etree.XMLSchemaError, source: str, fallback_line: int | None = None
 ) -> FormatError:
     """Wrap an lxml error. libxml2 reports no line for XSD violations found while streaming;
-    then ``fallback_line`` (the last element seen) is used and the message says "after"."""
+    then ``fallback_line`` (the last element seen) is used and the message says "after". The
+    field is the element libxml2's message names (the one open when a file is cut short, a
+    start tag left unfinished, a mismatched tag, the element breaking the XSD), if any."""
     line = getattr(exc, "lineno", None) or (getattr(exc, "position", None) or (None,))[0]
     msg = getattr(exc, "msg", None) or str(exc) or exc.__class__.__name__
     log = list(getattr(exc, "error_log", None) or [])
     mine = [entry for entry in log if entry.message.strip() == str(msg).strip()] or log[-1:]
+    named = _ERROR_ELEMENT.search(str(msg))
+    field = named and (named.group(1) or named.group(2))
     if any(entry.domain_name in ("SCHEMASV", "SCHEMAP") for entry in mine):
         if line:
-            return SchemaViolation(f"breaks the XSD: {msg}", source=source, line=line)
+            return SchemaViolation(f"breaks the XSD: {msg}", source=source, line=line, field=field)
         where = f" after line {fallback_line}" if fallback_line else ""
-        return SchemaViolation(f"breaks the XSD{where}: {msg}", source=source, line=fallback_line)
-    return MalformedInput(f"not well-formed XML: {msg}", source=source, line=line or fallback_line)
+        return SchemaViolation(f"breaks the XSD{where}: {msg}", source=source, line=fallback_line, field=field)
+    return MalformedInput(f"not well-formed XML: {msg}", source=source, line=line or fallback_line, field=field)
 
 
 class _Discard:

@@ -254,37 +254,46 @@ def _check_placement(root: etree._Element, signature: etree._Element, *, source:
     if not (parent is root or in_envelope):
         raise SignatureWrapping(
             f"ds:Signature at /{'/'.join(path)}, expected in <message>/SplmtryData/Envlp or under the root",
-            source=source, field="Signature", line=signature.sourceline,
+            source=source, field="ds:Signature", line=signature.sourceline,
         )
     if _local(root.tag) == "Document":
         messages = [c for c in root if isinstance(c.tag, str) and c is not signature]
         if len(messages) != 1:
+            # the offending element: a message the signature is not in (or the empty Document)
+            unsigned = next((m for m in messages if signature not in m.iter()), root)
             raise SignatureWrapping(f"Document holds {len(messages)} message elements, expected exactly one",
-                                    source=source, field="Document")
+                                    source=source, field="Document" if unsigned is root else f"Document/{_local(unsigned.tag)}",
+                                    line=unsigned.sourceline)
         if in_envelope and signature.getparent().getparent().getparent() is not messages[0]:
             raise SignatureWrapping("ds:Signature is not in the document's message", source=source,
-                                    field="Signature")  # pragma: no cover - implied by the path check
+                                    field="ds:Signature",
+                                    line=signature.sourceline)  # pragma: no cover - implied by the path check
 
 
 def _check_signature_shape(signature: etree._Element, *, source: str) -> None:
     """One whole-document Reference, known transforms, nothing extra (no ds:Object to hide data in)."""
-    extra = [_local(c.tag) for c in signature if isinstance(c.tag, str) and
+    extra = [c for c in signature if isinstance(c.tag, str) and
              (etree.QName(c).namespace != DS_NS or _local(c.tag) not in _SIGNATURE_CHILDREN)]
     if extra:
-        raise SignatureWrapping(f"unexpected elements in ds:Signature: {', '.join(extra)}", source=source,
-                                field="Signature")
+        names = ", ".join(_local(c.tag) for c in extra)
+        raise SignatureWrapping(f"unexpected elements in ds:Signature: {names}", source=source,
+                                field=f"ds:Signature/{_local(extra[0].tag)}", line=extra[0].sourceline)
     references = signature.findall(f"{_ds('SignedInfo')}/{_ds('Reference')}")
     if len(references) != 1:
+        where = references[1] if references else signature.find(_ds("SignedInfo"))
         raise SignatureWrapping(f"expected exactly one Reference, found {len(references)}", source=source,
-                                field="Reference")
+                                field="ds:Reference", line=(where if where is not None else signature).sourceline)
     uri = references[0].get("URI")
     if uri != "":
         raise SignatureWrapping(f"the Reference must cover the whole document (URI=''), not {uri!r}",
-                                source=source, field="Reference/@URI", value=uri)
+                                source=source, field="ds:Reference URI", value=uri, line=references[0].sourceline)
     transforms = [t.get("Algorithm") for t in references[0].iter(_ds("Transform"))]
-    if ENVELOPED not in transforms or any(t not in _ALLOWED_TRANSFORMS for t in transforms):
+    refused = [t for t in references[0].iter(_ds("Transform")) if t.get("Algorithm") not in _ALLOWED_TRANSFORMS]
+    if ENVELOPED not in transforms or refused:
         raise UnsupportedMessage(f"Reference transforms {transforms} are not enveloped-signature + c14n",
-                                 source=source, field="Transform")
+                                 source=source, field="ds:Transform Algorithm",
+                                 value=refused[0].get("Algorithm") if refused else None,
+                                 line=(refused[0] if refused else references[0]).sourceline)
 
 
 def _check_key_info(signature: etree._Element, pinned: x509.Certificate, *, source: str) -> None:
@@ -297,13 +306,14 @@ def _check_key_info(signature: etree._Element, pinned: x509.Certificate, *, sour
             cert = x509.load_der_x509_certificate(base64.b64decode("".join((element.text or "").split())))
         except ValueError:
             raise SignatureInvalid("KeyInfo holds a certificate that cannot be read", source=source,
-                                   field="X509Certificate") from None
+                                   field="ds:X509Certificate", line=element.sourceline) from None
         if cert.public_key().public_bytes(*spki) == pinned_key:
             return
-        subjects.append(cert.subject.rfc4514_string())
+        subjects.append((cert.subject.rfc4514_string(), element.sourceline))
     if subjects:
-        raise UnknownSigner(f"signed by {subjects[0]!r}, not the pinned {pinned.subject.rfc4514_string()!r}",
-                            source=source, field="signer", value=subjects[0])
+        subject, line = subjects[0]
+        raise UnknownSigner(f"signed by {subject!r}, not the pinned {pinned.subject.rfc4514_string()!r}",
+                            source=source, field="signer", value=subject, line=line)
 
 
 def verify_document(
@@ -341,10 +351,12 @@ def verify_document(
     root = safe_fromstring(xml_bytes, source=source, max_bytes=max_bytes)
     signatures = list(root.iter(_ds("Signature")))
     if not signatures:
-        raise Unsigned("the document carries no ds:Signature", source=source, field="Signature")
+        envelope = _find_envelope(root, create=False)  # where the signature belongs, if there is a slot
+        raise Unsigned("the document carries no ds:Signature", source=source, field="ds:Signature",
+                       line=(envelope if envelope is not None else root).sourceline)
     if len(signatures) > 1:
         raise SignatureWrapping(f"expected one ds:Signature, found {len(signatures)}", source=source,
-                                field="Signature", line=signatures[1].sourceline)
+                                field="ds:Signature", line=signatures[1].sourceline)
     signature = signatures[0]
     _check_placement(root, signature, source=source)
     _check_signature_shape(signature, source=source)
@@ -357,17 +369,22 @@ def verify_document(
         digest_algorithms=frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA512}),
         verification_time=at if at is not None else pinned.not_valid_before_utc,
     )
+    def line_of(name: str) -> int | None:
+        element = signature.find(f".//{_ds(name)}")
+        return (element if element is not None else signature).sourceline
+
     try:
         result = XMLVerifier().verify(etree.tostring(root), x509_cert=pinned, expect_config=config)
     except InvalidDigest as exc:
         raise SignatureInvalid(f"content does not match the signature (altered?): {exc}", source=source,
-                               field="DigestValue") from None
+                               field="ds:DigestValue", line=line_of("DigestValue")) from None
     except InvalidInput as exc:
-        raise SignatureInvalid(f"signature not acceptable: {exc}", source=source, field="Signature") from None
+        raise SignatureInvalid(f"signature not acceptable: {exc}", source=source, field="ds:Signature",
+                               line=signature.sourceline) from None
     except SignXMLException as exc:
         raise SignatureInvalid(f"signature does not verify with the pinned certificate: {exc}",
-                               source=source, field="SignatureValue") from None
+                               source=source, field="ds:SignatureValue", line=line_of("SignatureValue")) from None
     except Exception as exc:  # noqa: BLE001 - hostile input must only ever produce FormatError
         raise SignatureInvalid(f"signature cannot be checked: {type(exc).__name__}: {exc}", source=source,
-                               field="Signature") from None
+                               field="ds:Signature", line=signature.sourceline) from None
     return result.signed_data

@@ -1,7 +1,9 @@
-"""Hostile input to every reader: refused with a FormatError naming source and line, quickly."""
+"""Hostile input to every reader: refused with a FormatError naming source, line and field, quickly
+and in little memory. (Signature wrapping and unknown signers: ``test_signature_xmldsig.py``.)"""
 
 import io
 import time
+import tracemalloc
 
 import pytest
 
@@ -23,12 +25,22 @@ ROOTS = {
 }
 LAUGHS = "".join(f'<!ENTITY l{i} "{"&l%d;" % (i - 1) * 10}">' for i in range(1, 10))
 
+# attack -> (document after the XML declaration, line, field and value the error must name)
 ATTACKS = {
-    "xxe-file": '<!DOCTYPE Document [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n<Document xmlns="{ns}"><{root}><GrpHdr><MsgId>&x;</MsgId></GrpHdr></{root}></Document>',
-    "xxe-network": '<!DOCTYPE Document [<!ENTITY x SYSTEM "http://127.0.0.1:9/evil">]>\n<Document xmlns="{ns}"><{root}>&x;</{root}></Document>',
-    "billion-laughs": '<!DOCTYPE Document [<!ENTITY l0 "ha">' + LAUGHS + ']>\n<Document xmlns="{ns}"><{root}>&l9;</{root}></Document>',
-    "external-dtd": '<!DOCTYPE Document SYSTEM "http://127.0.0.1:9/x.dtd">\n<Document xmlns="{ns}"><{root}/></Document>',
-    "parameter-entity": '<!DOCTYPE Document [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]>\n<Document xmlns="{ns}"/>',
+    "xxe-file": ('<!DOCTYPE Document [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n<Document xmlns="{ns}"><{root}><GrpHdr><MsgId>&x;</MsgId></GrpHdr></{root}></Document>',
+                 2, "DOCTYPE", "Document"),
+    "xxe-network": ('<!DOCTYPE Document [<!ENTITY x SYSTEM "http://127.0.0.1:9/evil">]>\n<Document xmlns="{ns}"><{root}>&x;</{root}></Document>',
+                    2, "DOCTYPE", "Document"),
+    "billion-laughs": ('<!DOCTYPE Document [<!ENTITY l0 "ha">' + LAUGHS + ']>\n<Document xmlns="{ns}"><{root}>&l9;</{root}></Document>',
+                       2, "DOCTYPE", "Document"),
+    "external-dtd": ('<!DOCTYPE Document SYSTEM "http://127.0.0.1:9/x.dtd">\n<Document xmlns="{ns}"><{root}/></Document>',
+                     2, "DOCTYPE", "Document"),
+    "parameter-entity": ('<!DOCTYPE Document [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]>\n<Document xmlns="{ns}"/>',
+                         2, "DOCTYPE", "Document"),
+    "doctype-after-comments": ('<!-- a bank header -->\n<!-- generated -->\n\n<!DOCTYPE Doc SYSTEM "file:///etc/passwd">\n<Document xmlns="{ns}"/>',
+                               5, "DOCTYPE", "Doc"),
+    "entity-without-doctype": ('<!-- -->\n<!ENTITY % evil SYSTEM "http://127.0.0.1:9/e">\n<Document xmlns="{ns}"/>',
+                               3, "ENTITY", "evil"),
 }
 
 
@@ -42,20 +54,38 @@ def _doc(template: str, message_type: str) -> bytes:
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
 def test_declarations_refused_before_parsing(attack, message_type):
     reader = ROOTS[message_type][1]
+    template, line, field, value = ATTACKS[attack]
+    document = _doc(template, message_type)
+    tracemalloc.start()
     start = time.perf_counter()
-    with pytest.raises(HostileInput) as info:
-        reader(_doc(ATTACKS[attack], message_type), source=f"{attack}.xml")
-    assert time.perf_counter() - start < 1.0
-    assert info.value.source == f"{attack}.xml" and info.value.line == 2
-    assert "/etc/passwd" not in str(info.value) or "root:" not in str(info.value)
+    try:
+        with pytest.raises(HostileInput) as info:
+            reader(document, source=f"{attack}.xml")
+        elapsed, (_, peak) = time.perf_counter() - start, tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert elapsed < 1.0 and peak < 4 * 1024 * 1024
+    err = info.value
+    assert (err.source, err.line, err.field, err.value) == (f"{attack}.xml", line, field, value)
+    assert str(err).startswith(f"{attack}.xml:{line}: {field}={value!r}: ")
+    assert "root:" not in str(err)
 
 
 @pytest.mark.parametrize("message_type", sorted(ROOTS))
-def test_truncated_refused_with_line(message_type):
-    doc = _doc('<Document xmlns="{ns}"><{root}>\n<GrpHdr>\n<MsgId>M1</MsgId>\n', message_type)
+@pytest.mark.parametrize(
+    "cut, line, field",
+    [
+        ("<GrpHdr>\n<MsgId>M1</MsgId>\n", 5, "GrpHdr"),  # the element open where the file ends
+        ("<GrpHdr>\n<MsgId>M1", 4, "MsgId"),
+        ("<GrpHdr>\n<MsgI", 4, "MsgI"),  # inside a start tag: the name as far as it got
+    ],
+    ids=["after a line", "inside text", "inside a tag"],
+)
+def test_truncated_refused_naming_line_and_open_element(message_type, cut, line, field):
+    doc = _doc('<Document xmlns="{ns}"><{root}>\n' + cut, message_type)
     with pytest.raises(MalformedInput) as info:
         ROOTS[message_type][1](doc, source="cut.xml")
-    assert info.value.source == "cut.xml" and info.value.line >= 4
+    assert (info.value.source, info.value.line, info.value.field) == ("cut.xml", line, field), info.value
 
 
 def test_oversize_stream_refused_in_bounded_memory():
