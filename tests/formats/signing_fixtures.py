@@ -8,12 +8,12 @@ Keys are made once per test session (``functools.cache``): RSA generation is the
 from __future__ import annotations
 
 import functools
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from formats.signature.keys import make_leaf, make_sm2_keypair, make_test_ca
+from tests.support.tools import missing, require_tool
 
 
 @dataclass(frozen=True)
@@ -62,13 +62,25 @@ def run_tool(*args: str | Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(a) for a in args], capture_output=True, timeout=60)
 
 
-def have_tool(name: str) -> bool:
-    return shutil.which(name) is not None
+def xmlsec1_verify(directory: Path, document: bytes, *trust: str) -> bool:
+    """Whether ``xmlsec1 --verify`` accepts ``document``; trusting the test CA unless ``trust``
+    names other options (e.g. ``--pubkey-cert-pem cert.pem``). Skips without xmlsec1 (fails in CI)."""
+    xmlsec1 = require_tool("xmlsec1")
+    path = write(directory, "signed.xml", document)
+    if not trust:
+        trust = ("--trusted-pem", str(write(directory, "ca.pem", pki().ca_cert)))
+    return run_tool(xmlsec1, "--verify", *trust, path).returncode == 0
 
 
-def openssl_has_sm2() -> bool:
-    if not have_tool("openssl"):
-        return False
+@functools.cache
+def _openssl_has_sm2() -> bool:
     listing = run_tool("openssl", "list", "-public-key-algorithms").stdout
     digests = run_tool("openssl", "list", "-digest-algorithms").stdout
     return b"SM2" in listing and b"SM3" in digests.upper()
+
+
+def require_openssl_sm2() -> None:
+    """An ``openssl`` with SM2 and SM3, else skip (fail under ``CI=true``)."""
+    require_tool("openssl")
+    if not _openssl_has_sm2():
+        missing("this openssl has no SM2/SM3")

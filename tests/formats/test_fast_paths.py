@@ -8,7 +8,6 @@
 """
 
 import io
-import shutil
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -24,6 +23,7 @@ from formats.iso20022.testing import (
 )
 from formats.iso20022._xmlread import Irregular
 from formats.xsd import XmllintTee, xsd_path
+from tests.support.tools import needs_tool
 
 class OneByte(io.RawIOBase):
     def __init__(self, data: bytes) -> None:
@@ -177,7 +177,7 @@ def test_bare_ampersand_anywhere_in_text_is_refused():
 
 # --------------------------------------------------------------------------- XmllintTee
 
-needs_xmllint = pytest.mark.skipif(shutil.which("xmllint") is None, reason="xmllint not installed")
+needs_xmllint = needs_tool("xmllint")
 
 
 @needs_xmllint

@@ -1,6 +1,7 @@
 """pain.001.001.09: streaming writer (canonical, XSD-valid, signable) and streaming reader."""
 
 import dataclasses
+import functools
 import io
 from decimal import Decimal
 
@@ -11,7 +12,13 @@ from formats.errors import ControlTotalMismatch, FormatError, OutboundFormatErro
 from formats.iso20022.pain001 import open_pain001, read_pain001, write_pain001
 from formats.iso20022.strategies import payment
 from formats.iso20022.testing import sample_credit_transfers, sample_payment_header
+from formats.signature.xmldsig import StreamingEnvelopedSigner, verify_document
 from formats.xsd import xsd_path
+
+try:
+    from signing_fixtures import pki, write, xmlsec1_verify
+except ImportError:  # tests/ imported as a package
+    from tests.formats.signing_fixtures import pki, write, xmlsec1_verify
 
 XSD = xsd_path("pain.001.001.09")
 
@@ -44,25 +51,44 @@ def test_round_trip_canonical_and_xsd_valid(xmllint, assert_canonical, msg):
     assert back.transactions == tuple(txs)
 
 
-def test_signed_document_verifies_and_is_xsd_valid(xmllint):
-    from formats.signature.keys import make_leaf, make_test_ca
-    from formats.signature.xmldsig import StreamingEnvelopedSigner, verify_document
-
-    ca_key, ca_cert = make_test_ca("Test CA")
-    key, cert = make_leaf(ca_key, ca_cert, "county finance")
+@functools.cache
+def _signed(which: str = "rsa") -> tuple[bytes, bytes]:
+    """A pain.001 signed by the production writer (signature in ``SplmtryData/Envlp``), and its
+    tampered copy (a creditor's name changed after signing)."""
+    p = pki()
+    key, cert = (p.key, p.cert) if which == "rsa" else (p.ec_key, p.ec_cert)
     out = io.BytesIO()
     result = write_pain001(out, sample_payment_header(5), sample_credit_transfers(5),
                            signer=StreamingEnvelopedSigner(key, cert))
     data = out.getvalue()
     assert result.signed and len(result.document_digest) == 32
     assert b"<SplmtryData><Envlp><ds:Signature" in data
-    xmllint(data, XSD)
-    verify_document(data, cert, source="signed.xml")
-    assert read_pain001(data, source="signed").transactions == tuple(sample_credit_transfers(5))
     tampered = data.replace(b"<Nm>\xe6\x9d\x8e\xe5\x9b\x9b</Nm>", b"<Nm>\xe7\x8e\x8b\xe4\xba\x94</Nm>", 1)
     assert tampered != data
+    return data, tampered
+
+
+def test_signed_document_verifies_and_is_xsd_valid(xmllint):
+    data, tampered = _signed()
+    xmllint(data, XSD)
+    verify_document(data, pki().cert, source="signed.xml")
+    assert read_pain001(data, source="signed").transactions == tuple(sample_credit_transfers(5))
     with pytest.raises(FormatError):
-        verify_document(tampered, cert, source="tampered.xml")
+        verify_document(tampered, pki().cert, source="tampered.xml")
+
+
+@pytest.mark.parametrize("which", ["rsa", "ec"])
+def test_signed_document_passes_xmlsec1_and_a_tampered_copy_does_not(tmp_path, which):
+    """The independent check: xmlsec1 verifies the writer's signature against the signer's
+    certificate alone and through the CA, and rejects the document once a name is changed."""
+    data, tampered = _signed(which)
+    cert = str(write(tmp_path, "signer.pem", pki().cert if which == "rsa" else pki().ec_cert))
+    assert xmlsec1_verify(tmp_path, data, "--pubkey-cert-pem", cert)
+    assert xmlsec1_verify(tmp_path, data)
+    assert not xmlsec1_verify(tmp_path, tampered, "--pubkey-cert-pem", cert)
+    assert not xmlsec1_verify(tmp_path, tampered)
+    other = str(write(tmp_path, "other.pem", pki().other_cert))
+    assert not xmlsec1_verify(tmp_path, data, "--pubkey-cert-pem", other)
 
 
 @pytest.mark.parametrize(

@@ -16,16 +16,17 @@ from formats.errors import (
     Unsigned,
 )
 from formats.signature.cms import sign_detached, verify_detached
+from tests.support.tools import needs_tool
 
 try:
-    from signing_fixtures import have_tool, pki, run_tool, write
+    from signing_fixtures import pki, run_tool, write
 except ImportError:  # tests/ imported as a package
-    from tests.formats.signing_fixtures import have_tool, pki, run_tool, write
+    from tests.formats.signing_fixtures import pki, run_tool, write
 
 WHEN = dt.datetime(2024, 3, 1, 9, 30, tzinfo=dt.timezone.utc)
 CONTENT = "H|0001|2024-03-01|耕地地力保护补贴|3|1234.56\r\n".encode("gbk") * 50
 
-needs_openssl = pytest.mark.skipif(not have_tool("openssl"), reason="openssl not installed")
+needs_openssl = needs_tool("openssl")
 
 
 def chunked(data: bytes, size: int = 7):

@@ -21,11 +21,17 @@ from formats.signature.sm2 import (
 )
 
 try:
-    from signing_fixtures import openssl_has_sm2, other_sm2_pair, run_tool, sm2_pair, write
+    from signing_fixtures import other_sm2_pair, require_openssl_sm2, run_tool, sm2_pair, write
 except ImportError:  # tests/ imported as a package
-    from tests.formats.signing_fixtures import openssl_has_sm2, other_sm2_pair, run_tool, sm2_pair, write
+    from tests.formats.signing_fixtures import other_sm2_pair, require_openssl_sm2, run_tool, sm2_pair, write
 
-needs_openssl_sm2 = pytest.mark.skipif(not openssl_has_sm2(), reason="this openssl has no SM2/SM3")
+
+@pytest.fixture
+def openssl_sm2():
+    require_openssl_sm2()
+
+
+needs_openssl_sm2 = pytest.mark.usefixtures("openssl_sm2")
 
 CONTENT = "D|张三|500101199001011234|6222020200112233445|120.00\r\n".encode("gbk") * 40
 
