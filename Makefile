@@ -11,7 +11,8 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 # Debian packages the tests and demo call as independent tools: command -> package
 SYSTEM_TOOLS := /usr/bin/xmllint:libxml2-utils /usr/bin/xmlsec1:xmlsec1 /usr/sbin/sshd:openssh-server \
                 /usr/bin/sftp:openssh-client /usr/bin/openssl:openssl /usr/bin/curl:curl \
-                /usr/bin/chromium:chromium /usr/bin/pdftoppm:poppler-utils \
+                /usr/bin/chromium:chromium /usr/bin/pdftoppm:poppler-utils /usr/bin/pdftotext:poppler-utils \
+                /usr/bin/pg_dump:postgresql-client \
                 /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc:fonts-noto-cjk
 
 .PHONY: demo test bench venv system-deps clean

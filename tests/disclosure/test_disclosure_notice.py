@@ -4,7 +4,6 @@ period; HTML for the website, PDF with an embedded Chinese font for the notice b
 
 import datetime as dt
 import re
-import shutil
 import subprocess
 from decimal import Decimal
 
@@ -16,6 +15,7 @@ from gateway import audit
 from gateway.admin.disclosure import DisclosureError, build_notice, render_notice_html, render_notice_pdf
 from gateway.cli.main import cli
 from gateway.privacy import KEY_ENV, MaskingRules
+from tests.support.tools import require_tool
 from disclosure_paid import key_line, paid, pii_vault, signing_keys  # noqa: F401 - fixtures
 
 ON = dt.date(2026, 12, 1)
@@ -77,11 +77,10 @@ def test_pdf_embeds_a_chinese_font_subset(engine, paid, tmp_path):
     assert pdf.startswith(b"%PDF-")
     assert re.search(rb"/FontFile[23]?", pdf) and re.search(rb"/BaseFont\s*/[A-Z]{6}\+Noto", pdf)
     assert len(pdf) < 400_000  # a subset, not the 20 MB font
-    if shutil.which("pdftotext") is None:
-        pytest.skip("poppler-utils not installed")
+    pdftotext = require_tool("pdftotext")
     path = tmp_path / "n.pdf"
     path.write_bytes(pdf)
-    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, check=True).stdout.decode()
+    text = subprocess.run([pdftotext, "-layout", str(path), "-"], capture_output=True, check=True).stdout.decode()
     assert "耕地地力保护补贴发放情况公示" in text and "咨询/举报电话：023-56551234" in text and "张*" in text
     assert "2026年12月07日" in text
     assert [v for v in _plaintexts(paid) if v in text] == []

@@ -5,7 +5,6 @@ account number."""
 import io
 import logging
 import os
-import shutil
 import sqlite3
 import subprocess
 
@@ -14,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from gateway import logs
+from tests.support.tools import require_pg_dump
 from pii_roster import key_line, load_roster, vault  # noqa: F401 - fixtures
 
 TEXT_TYPES = ("text", "character varying", "character", "bytea", "json", "jsonb")
@@ -52,10 +52,9 @@ def _native_dump(engine) -> str | None:
     if engine.dialect.name == "sqlite":
         with sqlite3.connect(url.database) as c:
             return "\n".join(c.iterdump())
-    if shutil.which("pg_dump") is None:
-        return None
+    pg_dump = require_pg_dump(engine.dialect.server_version_info[0])  # skipped locally, fails under CI
     env = dict(os.environ, PGPASSWORD=url.password or "")
-    out = subprocess.run(["pg_dump", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432),
+    out = subprocess.run([pg_dump, "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432),
                           "-U", url.username or "postgres", "--data-only", url.database],
                          capture_output=True, env=env, check=True)
     return out.stdout.decode("utf-8")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 
 import pytest
@@ -13,11 +12,12 @@ from formats.iso20022.pain002 import read_pain002
 from formats.model import TxStatus
 from formats.signature import get_scheme
 from simulators.testing import payments, write_instruction
+from tests.support.tools import needs_tool
 
 from sim_helpers import accept_all
 
-needs_sftp = pytest.mark.skipif(shutil.which("sftp") is None, reason="OpenSSH sftp client not installed")
-needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+needs_sftp = needs_tool("sftp")  # skipped locally when absent, a failure under CI=true
+needs_curl = needs_tool("curl")
 
 
 def _sftp(rb, tmp_path, commands: str, *, key=True):

@@ -26,7 +26,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 def missing(what: str) -> None:
     """Fail under ``CI=true``, skip otherwise; ``what`` says what is missing and how to get it."""
     if IN_CI:
-        pytest.fail(f"{what} (required under CI=true; `make system-deps` installs it)", pytrace=False)
+        pytest.fail(f"{what} (required under CI=true; see SYSTEM_TOOLS in the Makefile)", pytrace=False)
     pytest.skip(what)
 
 

@@ -17,14 +17,13 @@ OpenSSH server
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 import time
 from pathlib import Path
 
 import pytest
 from sshd_server import SSHD, ssh_keygen, start_sshd
+from tests.support.tools import require_tool
 
 # ------------------------------------------------------------------------- reactor in a thread
 
@@ -95,8 +94,7 @@ def in_reactor(twisted_reactor):
 @pytest.fixture(scope="session")
 def ssh_keys(tmp_path_factory) -> dict[str, Path]:
     """Host keys and client keys, made once (ssh-keygen)."""
-    if not shutil.which(SSHD) and not os.path.exists(SSHD):
-        pytest.skip("OpenSSH server not installed")
+    require_tool(SSHD)
     d = tmp_path_factory.mktemp("sshkeys")
     return {
         "host": ssh_keygen(d / "host_ed25519"),

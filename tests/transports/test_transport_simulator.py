@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-testing = pytest.importorskip("simulators.testing")
-
 from gateway.transports.https import HttpsClient
 from gateway.transports.sftp import SftpClient
+from simulators import testing
 
 
 def _client(rb, reactor):
