@@ -76,19 +76,24 @@ def setup_registry(url: str, n: int, vault, now) -> None:
 
     for i, p in enumerate(people(n, county="500241", seed=3, bank=BANK)):
         ih, ah, nh = bi("id", p.id_number), bi("account", p.account), bi("name", p.name)
-        rows["ben"].append(dict(id=i + 1, id_hash=ih, id_number_enc=enc(p.id_number), name_enc=enc(p.name),
+        rows["ben"].append(dict(id=i + 1, id_hash=ih,
+                                id_number_enc=enc(p.id_number, "beneficiaries", "id_number_enc", ih),
+                                name_enc=enc(p.name, "beneficiaries", "name_enc", ih),
                                 name_hash=nh, household_hash=None, unit_code="500241101", registered_by="bench",
                                 registered_at=now))
-        rows["acc"].append(dict(id=i + 1, beneficiary_id=i + 1, kind="card", bank_id=BANK, account_enc=enc(p.account),
-                                account_hash=ah, social_security_card=False, bank_chosen_by_beneficiary=True,
+        rows["acc"].append(dict(id=i + 1, beneficiary_id=i + 1, kind="card", bank_id=BANK,
+                                account_enc=enc(p.account, "accounts", "account_enc", ah), account_hash=ah,
+                                social_security_card=False, bank_chosen_by_beneficiary=True,
                                 declaration_ref=None, replaces_account_id=None, declared_at=now, recorded_by="bench"))
         rows["ev"].append(dict(account_id=i + 1, kind="active", by="bench", role="unit", at=now, note=None))
         rows["ver"].append(dict(account_hash=ah, id_hash=ih, name_hash=nh, bank_id=BANK, status="ok",
                                 reason_code=None, reason_text=None, checked_at=now,
                                 expires_at=now + dt.timedelta(days=30)))
-        rows["lst"].append(dict(import_id=1, id_hash=ih, name_enc=enc(p.name), date_of_death=None))
+        rows["lst"].append(dict(import_id=1, id_hash=ih, name_enc=enc(p.name, "list_entries", "name_enc", ih),
+                                date_of_death=None))
         if i % 1000 == 3:
-            rows["lst"].append(dict(import_id=2, id_hash=ih, name_enc=enc(p.name), date_of_death=dt.date(2026, 5, 1)))
+            rows["lst"].append(dict(import_id=2, id_hash=ih, name_enc=enc(p.name, "list_entries", "name_enc", ih),
+                                    date_of_death=dt.date(2026, 5, 1)))
         if len(rows["ben"]) >= 20_000:
             flush()
     flush()

@@ -1,7 +1,11 @@
 """Personal data at rest and on screen [Art. 30-35].
 
 * ``PiiVault.encrypt`` / ``decrypt``: AES-256-GCM; the ciphertext names its key id, so keys can
-  be rotated (old ciphertexts stay readable while any old key is kept).
+  be rotated (old ciphertexts stay readable while any old key is kept). Each ciphertext is bound to
+  the cell it is stored in: the associated data is the header plus the table, the column and the
+  row's stable key (:data:`ROW_KEYS`: an item's EndToEndId, a beneficiary's ID blind index …), so
+  a ciphertext copied into another row or column fails authentication instead of decrypting to
+  somebody else's account. ``PiiVault.read(record, column)`` does this for an ORM object.
 * ``PiiVault.blind_index``: HMAC-SHA256 keyed hash for lookups and duplicate checks; the kind
   (``"id"``, ``"account"``, ``"name"``) separates domains so equal strings of different kinds
   never collide.
@@ -17,8 +21,13 @@ migration 0004 opens in those triggers: an UPDATE is allowed only while a row of
 ``pii_rekey_window`` is visible to the updating transaction, and only if no column other than the
 ``*_enc`` ciphertexts changes. :func:`reencrypt` inserts that row and deletes it again inside each
 batch's transaction (nobody else ever sees it), checks that every new ciphertext decrypts to the
-same text and that the text still matches the row's blind index (so ciphertexts cannot be swapped
-between rows through the door), and records the rotation in the audit trail. The blind-index key
+same text and that the text still matches the row's blind index, and records the rotation in the
+audit trail. Anyone with raw SQL can open that window too, so the door is narrowed further by
+migration 0008: the window row names the key rotated *to*, and a ciphertext may only change from
+another key to that one (a swap between two rows under the same key is refused by the database).
+What still gets through (a ciphertext of another row that is already under the new key) fails to
+decrypt, because it is bound to its cell, and dispatch holds such an item out of every payment file
+(``gateway.dispatch.render``). The blind-index key
 derives from the *first* key line and never changes, so that line must stay in the file.
 
 >>> mask_id("500236199001011234"), mask_name("欧阳小明"), mask_account("6217000123456789012")
@@ -42,12 +51,28 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gateway.errors import YktError
 
-_VERSION = b"\x01"
+_VERSION = b"\x02"  # 2: associated data binds the table, column and row key
 KEY_ENV = "YKT_PII_KEY"
 
 
 class PiiKeyError(YktError):
-    """The personal-data key is missing or unusable."""
+    """The personal-data key is missing or unusable, or a ciphertext does not open in its cell."""
+
+
+# table -> the column whose value is the row's stable key; every ciphertext in the table is bound
+# to it (the primary key is no use: most rows get theirs only on insert, and the rows are immutable)
+ROW_KEYS = {
+    "items": "end_to_end_id",
+    "beneficiaries": "id_hash",
+    "accounts": "account_hash",
+    "proxies": "proxy_id_hash",
+    "list_entries": "id_hash",
+    "emergency_payments": "id_hash",
+}
+
+
+def _cell(table: str, column: str, row) -> bytes:
+    return b"\0" + f"{table}\0{column}\0{row}".encode("utf-8")
 
 
 def _normalise(kind: str, value: str) -> str:
@@ -120,32 +145,45 @@ class PiiVault:
     def current_key_id(self) -> str:
         return self._current
 
-    def encrypt(self, plaintext: str) -> bytes:
+    def encrypt(self, plaintext: str, table: str, column: str, row: str) -> bytes:
+        """``plaintext`` under the current key, bound to the cell ``table.column`` of the row whose
+        stable key (:data:`ROW_KEYS`) is ``row``: it decrypts only with those same three."""
         header = self._header
         nonce = os.urandom(12)  # what secrets.token_bytes(12) returns, without its indirection
-        return header + nonce + self._ciphers[self._current].encrypt(nonce, plaintext.encode("utf-8"), header)
+        return header + nonce + self._ciphers[self._current].encrypt(
+            nonce, plaintext.encode("utf-8"), header + _cell(table, column, row))
 
-    def decrypt(self, blob: bytes) -> str:
+    def decrypt(self, blob: bytes, table: str, column: str, row: str) -> str:
+        """The plaintext of ``blob`` read from the cell ``table.column`` of row ``row``.
+
+        Raises :class:`PiiKeyError` naming the cell if the blob is not a ciphertext of this format,
+        its key is not loaded, or it fails authentication: altered, or made for another cell
+        (moved between rows or columns)."""
+        where = f"{table}.{column} of {ROW_KEYS.get(table, 'row')} {row}"
         if len(blob) < 1 + 8 + 12 + 16 or blob[:1] != _VERSION:
-            raise PiiKeyError("not a personal-data ciphertext of a known version")
+            raise PiiKeyError(f"{where}: not a personal-data ciphertext of a known version")
         kid = blob[1:9].rstrip(b"\0").decode()
         cipher = self._ciphers.get(kid)
         if cipher is None:
-            raise PiiKeyError(f"ciphertext made with key {kid!r}, which is not loaded")
+            raise PiiKeyError(f"{where}: ciphertext made with key {kid!r}, which is not loaded")
         try:
-            return cipher.decrypt(blob[9:21], blob[21:], blob[:9]).decode("utf-8")
+            return cipher.decrypt(blob[9:21], blob[21:], blob[:9] + _cell(table, column, row)).decode("utf-8")
         except Exception:
-            raise PiiKeyError("personal-data ciphertext failed authentication (altered or wrong key)") from None
+            raise PiiKeyError(f"{where}: personal-data ciphertext failed authentication (altered, moved from "
+                              "another row or column, or wrong key)") from None
+
+    def read(self, record, column: str) -> str | None:
+        """Decrypt ``record.<column>`` of an ORM object (its table and row key taken from it);
+        ``None`` for an empty column."""
+        blob = getattr(record, column)
+        if blob is None:
+            return None
+        table = record.__tablename__
+        return self.decrypt(bytes(blob), table, column, getattr(record, ROW_KEYS[table]))
 
     @property
     def key_ids(self) -> tuple[str, ...]:
         return tuple(self._keys)
-
-    def reencrypted(self, blob: bytes) -> bytes | None:
-        """``blob`` under the current key, or ``None`` if it already is."""
-        if self.key_id_of(blob) == self._current:
-            return None
-        return self.encrypt(self.decrypt(blob))
 
     def key_id_of(self, blob: bytes) -> str:
         return blob[1:9].rstrip(b"\0").decode()
@@ -344,13 +382,17 @@ def reencrypt(engine, vault: PiiVault, *, batch_size: int = 500, opened_by: str 
     batch is written.
     """
     stats = ReencryptStats(tables={})
-    window = sa.table("pii_rekey_window", sa.column("id"), sa.column("opened_by"))
+    window = sa.table("pii_rekey_window", sa.column("id"), sa.column("opened_by"), sa.column("to_key_id"))
     with engine.connect() as c:
         tables = encrypted_columns(c)
     for table, cols in tables.items():
+        if table not in ROW_KEYS:
+            raise PiiKeyError(f"table {table} holds ciphertext columns {cols} but has no row key in "
+                              "gateway.privacy.ROW_KEYS")
+        key_col = ROW_KEYS[table]
         bound = {col: BOUND_INDEXES[(table, col)] for col in cols if (table, col) in BOUND_INDEXES}
         t = sa.table(table, sa.column("id"), *(sa.column(x) for x in cols),
-                     *(sa.column(h) for h, _ in bound.values()))
+                     *(sa.column(x) for x in sorted({key_col, *(h for h, _ in bound.values())})))
         last, changed_here = 0, 0
         while True:
             with engine.begin() as c:
@@ -364,20 +406,21 @@ def reencrypt(engine, vault: PiiVault, *, batch_size: int = 500, opened_by: str 
                         blob = r[col]
                         if blob is None or vault.key_id_of(bytes(blob)) == vault.current_key_id:
                             continue
-                        plain = vault.decrypt(bytes(blob))
+                        cell = (table, col, r[key_col])
+                        plain = vault.decrypt(bytes(blob), *cell)
                         if col in bound:
                             hcol, kind = bound[col]
                             if r[hcol] is not None and not hmac.compare_digest(vault.blind_index(kind, plain), r[hcol]):
                                 raise PiiKeyError(f"{table} row {r['id']}: {col} does not match {hcol}; "
                                                   "refusing to re-encrypt a tampered row")
-                        enc = vault.encrypt(plain)
-                        if vault.decrypt(enc) != plain:  # pragma: no cover - AES-GCM round trip
+                        enc = vault.encrypt(plain, *cell)
+                        if vault.decrypt(enc, *cell) != plain:  # pragma: no cover - AES-GCM round trip
                             raise PiiKeyError("re-encryption round trip failed")
                         new[col] = enc
                     if new:
                         updates.append((r["id"], new))
                 if updates:
-                    c.execute(sa.insert(window).values(opened_by=opened_by[:64]))
+                    c.execute(sa.insert(window).values(opened_by=opened_by[:64], to_key_id=vault.current_key_id))
                     for rid, new in updates:
                         c.execute(sa.update(t).where(t.c.id == rid).values(**new))
                     c.execute(sa.delete(window))

@@ -145,9 +145,9 @@ def correction_queue(session: Session, cfg: Config, vault: PiiVault, *, departme
             zh, en, explain = _reason(cfg, code, text)
         out.append(CorrectionEntry(item.id, item.end_to_end_id, item.batch_id, ref, item.seq, dept, item.unit_code,
                                    item.bank_id, str(from_fen(item.amount_fen)), state, at, code, zh, en, explain,
-                                   text, mask_name(vault.decrypt(item.name_enc)),
-                                   mask_id(vault.decrypt(item.id_number_enc)),
-                                   mask_account(vault.decrypt(item.account_enc))))
+                                   text, mask_name(vault.read(item, "name_enc")),
+                                   mask_id(vault.read(item, "id_number_enc")),
+                                   mask_account(vault.read(item, "account_enc"))))
     return out
 
 
@@ -189,9 +189,9 @@ def _outcome_rows(session: Session, cfg: Config, vault: PiiVault, *, department_
         if state in NEEDS_CORRECTION and state != REJECTED_BY_VALIDATION:
             zh, en, explain = _reason(cfg, code, text)
         row = {"batch": ref, "row": item.seq, "e2e": item.end_to_end_id, "unit": item.unit_code,
-               "bank": item.bank_id or "", "name": mask_name(vault.decrypt(item.name_enc)),
-               "id_number": mask_id(vault.decrypt(item.id_number_enc)),
-               "account": mask_account(vault.decrypt(item.account_enc)), "amount": str(from_fen(item.amount_fen)),
+               "bank": item.bank_id or "", "name": mask_name(vault.read(item, "name_enc")),
+               "id_number": mask_id(vault.read(item, "id_number_enc")),
+               "account": mask_account(vault.read(item, "account_enc")), "amount": str(from_fen(item.amount_fen)),
                "status_zh": STATE_LABEL.get(state, (state,))[0], "status_en": STATE_LABEL.get(state, ("", state))[1],
                "at": at.isoformat(sep=" ", timespec="seconds"), "reason_code": code or "", "reason_zh": zh,
                "reason_en": en, "explain": explain, "bank_text": text or "", "resubmitted_as": redo_e2e or ""}

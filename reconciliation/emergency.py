@@ -125,9 +125,11 @@ def record_emergency(session: Session, cfg: Config, vault: PiiVault, *, departme
         problems.append(("paid_on", "发放日期不能晚于今天", "the payment date is in the future"))
     if problems:
         raise EmergencyRefused(problems)
+    idh = vault.blind_index("id", id_number)
     row = EmergencyPayment(county_code=dept.county, department_code=department_code, policy_code=policy_code,
-                           unit_code=unit_code, name_enc=vault.encrypt(name.strip()),
-                           id_number_enc=vault.encrypt(id_number), id_hash=vault.blind_index("id", id_number),
+                           unit_code=unit_code, id_hash=idh,
+                           name_enc=vault.encrypt(name.strip(), "emergency_payments", "name_enc", idh),
+                           id_number_enc=vault.encrypt(id_number, "emergency_payments", "id_number_enc", idh),
                            amount_fen=fen, paid_on=paid_on, channel=channel, channel_detail=channel_detail,
                            reason=reason.strip(), approval_ref=approval_ref.strip(), recorded_by=recorded_by,
                            recorded_at=now)
@@ -147,7 +149,7 @@ def emergency_payments(session: Session, vault: PiiVault, *, paid_from: dt.date 
     if county_code:
         q = q.where(EmergencyPayment.county_code == county_code)
     return [EmergencyView(r.id, r.county_code, r.department_code, r.policy_code, r.unit_code,
-                          mask_name(vault.decrypt(r.name_enc)), mask_id(vault.decrypt(r.id_number_enc)),
+                          mask_name(vault.read(r, "name_enc")), mask_id(vault.read(r, "id_number_enc")),
                           from_fen(r.amount_fen), r.paid_on, r.channel, CHANNELS[r.channel][0], r.channel_detail,
                           r.reason, r.approval_ref, r.recorded_by, r.recorded_at)
             for r in session.scalars(q)]

@@ -193,7 +193,7 @@ def resubmit_batch(session: Session, cfg: Config, vault: PiiVault, *, original_b
         person = people.get(n)
         if person is not None:
             same_id = vault.blind_index("id", person.id_number) == it.id_hash
-            same_name = vault.decrypt(it.name_enc).strip() == person.name.strip()
+            same_name = vault.read(it, "name_enc").strip() == person.name.strip()
             if not (same_id or same_name):
                 bad("姓名和身份证号都与原发放不同：更正只能改其中之一，其他人请另行申报",
                     "neither name nor ID number matches the original: a correction may fix one of them, "

@@ -144,8 +144,11 @@ def register(session: Session, vault: PiiVault, *, now: dt.datetime, name: str, 
     number = _check_account(account)
     b = find_beneficiary(session, vault, id_number)
     if b is None:
-        b = Beneficiary(id_hash=vault.blind_index("id", id_number), id_number_enc=vault.encrypt(id_number.strip().upper()),
-                        name_enc=vault.encrypt(name.strip()), name_hash=vault.blind_index("name", name),
+        idh = vault.blind_index("id", id_number)
+        b = Beneficiary(id_hash=idh,
+                        id_number_enc=vault.encrypt(id_number.strip().upper(), "beneficiaries", "id_number_enc", idh),
+                        name_enc=vault.encrypt(name.strip(), "beneficiaries", "name_enc", idh),
+                        name_hash=vault.blind_index("name", name),
                         household_hash=vault.blind_index("household", household) if household else None,
                         unit_code=unit_code, registered_by=recorded_by, registered_at=now)
         session.add(b)
@@ -161,7 +164,8 @@ def register(session: Session, vault: PiiVault, *, now: dt.datetime, name: str, 
     if _account_taken(session, ah, b.id):
         raise AccountError(f"account {mask_account(number)} is already another person's one-card account",
                            zh=f"账号 {mask_account(number)} 已是他人的“一卡通”账户")
-    a = Account(beneficiary_id=b.id, kind=kind, bank_id=bank_id, account_enc=vault.encrypt(number), account_hash=ah,
+    a = Account(beneficiary_id=b.id, kind=kind, bank_id=bank_id, account_hash=ah,
+                account_enc=vault.encrypt(number, "accounts", "account_enc", ah),
                 social_security_card=social_security_card, bank_chosen_by_beneficiary=True,
                 declaration_ref=declaration_ref, replaces_account_id=None, declared_at=now, recorded_by=recorded_by)
     session.add(a)
@@ -196,7 +200,8 @@ def change(session: Session, vault: PiiVault, *, now: dt.datetime, id_number: st
     if _account_taken(session, ah, b.id):
         raise AccountError(f"account {mask_account(number)} is already another person's one-card account",
                            zh=f"账号 {mask_account(number)} 已是他人的“一卡通”账户")
-    a = Account(beneficiary_id=b.id, kind=kind, bank_id=bank_id, account_enc=vault.encrypt(number), account_hash=ah,
+    a = Account(beneficiary_id=b.id, kind=kind, bank_id=bank_id, account_hash=ah,
+                account_enc=vault.encrypt(number, "accounts", "account_enc", ah),
                 social_security_card=social_security_card, bank_chosen_by_beneficiary=True,
                 declaration_ref=declaration_ref, replaces_account_id=current.id if current else None,
                 declared_at=now, recorded_by=recorded_by)
@@ -270,9 +275,12 @@ def record_proxy(session: Session, vault: PiiVault, *, now: dt.datetime, id_numb
         raise AccountError("proxy collection must be approved by someone other than who recorded it",
                            zh="代领须由录入人以外的人员审核")
     now = _naive(now)
-    p = Proxy(beneficiary_id=b.id, proxy_name_enc=vault.encrypt(proxy_name.strip()),
-              proxy_id_number_enc=vault.encrypt(proxy_id_number.strip().upper()),
-              proxy_id_hash=vault.blind_index("id", proxy_id_number),
+    pidh = vault.blind_index("id", proxy_id_number)
+    p = Proxy(beneficiary_id=b.id,
+              proxy_name_enc=vault.encrypt(proxy_name.strip(), "proxies", "proxy_name_enc", pidh),
+              proxy_id_number_enc=vault.encrypt(proxy_id_number.strip().upper(), "proxies", "proxy_id_number_enc",
+                                                pidh),
+              proxy_id_hash=pidh,
               account_hash=vault.blind_index("account", _check_account(proxy_account)) if proxy_account else None,
               relation=relation, reason=reason, recorded_by=recorded_by, recorded_at=now, approved_by=approved_by,
               approved_at=now)
@@ -287,17 +295,17 @@ def show(session: Session, vault: PiiVault, id_number: str, *, reveal: bool = Fa
     """The beneficiary with every account (superseded ones too) and its history; masked unless
     ``reveal`` (for roles allowed to see personal data)."""
     b = _require(session, vault, id_number)
-    name, idn = vault.decrypt(b.name_enc), vault.decrypt(b.id_number_enc)
+    name, idn = vault.read(b, "name_enc"), vault.read(b, "id_number_enc")
     views = []
     for a, state in _accounts_with_state(session, b.id):
-        number = vault.decrypt(a.account_enc)
+        number = vault.read(a, "account_enc")
         hist = tuple((e.kind, e.by, e.role, e.at, e.note) for e in session.scalars(
             select(AccountEvent).where(AccountEvent.account_id == a.id).order_by(AccountEvent.id)))
         views.append(AccountView(a.id, a.kind, a.bank_id, number if reveal else mask_account(number),
                                  a.social_security_card, state, a.replaces_account_id, hist))
     proxies = []
     for p in session.scalars(select(Proxy).where(Proxy.beneficiary_id == b.id).order_by(Proxy.id)):
-        pn, pid = vault.decrypt(p.proxy_name_enc), vault.decrypt(p.proxy_id_number_enc)
+        pn, pid = vault.read(p, "proxy_name_enc"), vault.read(p, "proxy_id_number_enc")
         proxies.append({"proxy_name": pn if reveal else mask_name(pn), "proxy_id": pid if reveal else mask_id(pid),
                         "relation": p.relation, "reason": p.reason, "recorded_by": p.recorded_by,
                         "approved_by": p.approved_by, "approved_at": p.approved_at})

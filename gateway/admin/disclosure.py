@@ -194,13 +194,16 @@ def build_notice(session, cfg: Config, vault: PiiVault, *, unit: str, policy: st
     ids = (sa.select(Item.id).join(Batch, Batch.id == Item.batch_id)
            .where(Batch.policy_code == policy, Batch.period == period, Item.unit_code == unit))
     last = _latest_events(ids)
-    q = (sa.select(Item.name_enc, Item.id_number_enc, Item.account_enc, Item.amount_fen, ItemEvent.at)
+    q = (sa.select(Item.end_to_end_id, Item.name_enc, Item.id_number_enc, Item.account_enc, Item.amount_fen,
+                   ItemEvent.at)
          .join(last, last.c.item_id == Item.id).join(ItemEvent, ItemEvent.id == last.c.last_id)
          .where(ItemEvent.state.in_(list(states))).order_by(Item.batch_id, Item.seq))
     lines = []
-    for n, (name, idn, acct, fen, at) in enumerate(session.execute(q), 1):
-        lines.append(NoticeLine(n, rules.name(vault.decrypt(name)), rules.id(vault.decrypt(idn)),
-                                rules.account(vault.decrypt(acct)), yuan(fen), local_date(at)))
+    for n, (e2e, name, idn, acct, fen, at) in enumerate(session.execute(q), 1):
+        lines.append(NoticeLine(n, rules.name(vault.decrypt(name, "items", "name_enc", e2e)),
+                                rules.id(vault.decrypt(idn, "items", "id_number_enc", e2e)),
+                                rules.account(vault.decrypt(acct, "items", "account_enc", e2e)), yuan(fen),
+                                local_date(at)))
     dept = cfg.departments.get(p.department)
     county = cfg.counties.get(u.county)
     return Notice(unit, u.name, county.name if county else u.county, p.code, p.name,
@@ -428,20 +431,22 @@ class SelfServiceQuery:
     def _lookup(self, session, id_hash: str, name: str) -> list[PaymentLine]:
         ids = sa.select(Item.id).where(Item.id_hash == id_hash)
         last = _latest_events(ids)
-        q = (sa.select(Item.name_enc, Item.id_number_enc, Item.account_enc, Item.amount_fen, Item.unit_code,
+        q = (sa.select(Item.end_to_end_id, Item.name_enc, Item.id_number_enc, Item.account_enc, Item.amount_fen,
+                       Item.unit_code,
                        Batch.policy_code, Batch.period, ItemEvent.state, ItemEvent.at)
              .join(Batch, Batch.id == Item.batch_id).join(last, last.c.item_id == Item.id)
              .join(ItemEvent, ItemEvent.id == last.c.last_id)
              .where(Item.id_hash == id_hash).order_by(Batch.period.desc(), Item.id.desc()))
         out = []
-        for name_enc, idn_enc, acct_enc, fen, unit, policy, period, state, at in session.execute(q):
-            real_name = self.vault.decrypt(name_enc)
+        for e2e, name_enc, idn_enc, acct_enc, fen, unit, policy, period, state, at in session.execute(q):
+            real_name = self.vault.decrypt(name_enc, "items", "name_enc", e2e)
             if not _same_name(real_name, name):
                 continue
             p = self.cfg.policies.get(policy)
             u = self.cfg.units.get(unit)
             out.append(PaymentLine(policy, p.name if p else policy, period, u.name if u else unit, yuan(fen), state,
                                    STATE_ZH.get(state, state), local_date(at), self.rules.name(real_name),
-                                   self.rules.id(self.vault.decrypt(idn_enc)),
-                                   self.rules.account(self.vault.decrypt(acct_enc)), p.hotline if p else ""))
+                                   self.rules.id(self.vault.decrypt(idn_enc, "items", "id_number_enc", e2e)),
+                                   self.rules.account(self.vault.decrypt(acct_enc, "items", "account_enc", e2e)),
+                                   p.hotline if p else ""))
         return out

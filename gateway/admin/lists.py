@@ -175,7 +175,8 @@ def import_list(session: Session, vault: PiiVault, *, kind: str, path: Path | st
     session.flush()
     if entries:
         session.execute(insert(ListEntry), [
-            {"import_id": imp.id, "id_hash": idh, "name_enc": vault.encrypt(name), "date_of_death": dod}
+            {"import_id": imp.id, "id_hash": idh, "name_enc": vault.encrypt(name, "list_entries", "name_enc", idh),
+             "date_of_death": dod}
             for idh, name, dod in entries])
     audit.append(session, actor=imported_by, action="list.imported", subject=f"list:{kind}:{version}",
                  detail={"rows": len(entries), "sha256": sha, "effective_from": effective_from.isoformat()}, now=now)

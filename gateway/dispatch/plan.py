@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from gateway.calendar import WorkingDayCalendar
 from gateway.config.model import Bank, Config
-from gateway.db.models import Item, ItemEvent, OutboundFile, OutboundFileItem
+from gateway.db.models import Item, ItemEvent, OutboundFile, OutboundFileItem, ReconException
+from gateway.dispatch.render import HELD_KIND
 from gateway.timeutil import local
 from reconciliation.lifecycle import VALIDATED
 
@@ -36,14 +37,16 @@ def requested_execution_date(bank: Bank, now: dt.datetime, calendar: WorkingDayC
 
 
 def _last_states_validated(session: Session):
-    """Items whose latest event is ``validated`` and that are in no file yet."""
+    """Items whose latest event is ``validated``, that are in no file yet and that rendering has
+    not held out (their personal data failed its check; see ``gateway.dispatch.render``)."""
     latest = (sa.select(ItemEvent.item_id, sa.func.max(ItemEvent.id).label("last"))
               .group_by(ItemEvent.item_id).subquery())
+    held = sa.exists().where(ReconException.kind == HELD_KIND, ReconException.reference == Item.end_to_end_id)
     return (sa.select(Item.id, Item.batch_id, Item.bank_id, Item.amount_fen)
             .join(latest, latest.c.item_id == Item.id)
             .join(ItemEvent, ItemEvent.id == latest.c.last)
             .outerjoin(OutboundFileItem, OutboundFileItem.item_id == Item.id)
-            .where(ItemEvent.state == VALIDATED, OutboundFileItem.item_id.is_(None))
+            .where(ItemEvent.state == VALIDATED, OutboundFileItem.item_id.is_(None), ~held)
             .order_by(Item.bank_id, Item.batch_id, Item.id))
 
 

@@ -159,10 +159,12 @@ def submit_roster(session: Session, cfg: Config, vault: PiiVault, *, data: bytes
                                 batch_id=batch_id):
         item_id = next(ids)
         seq = cand.seq
-        items.append((item_id, batch_id, seq, end_to_end_id(batch_id, seq), cand.unit_code, cand.bank_id,
-                      to_fen(cand.amount), enc(cand.name), enc(cand.id_number), enc(cand.account),
+        e2e = end_to_end_id(batch_id, seq)  # each ciphertext is bound to its item by this
+        items.append((item_id, batch_id, seq, e2e, cand.unit_code, cand.bank_id,
+                      to_fen(cand.amount), enc(cand.name, "items", "name_enc", e2e),
+                      enc(cand.id_number, "items", "id_number_enc", e2e), enc(cand.account, "items", "account_enc", e2e),
                       cand.id_hash or bi("id", cand.id_number), cand.account_hash or bi("account", cand.account),
-                      enc(cand.proxy_name) if cand.proxy_name else None,
+                      enc(cand.proxy_name, "items", "proxy_name_enc", e2e) if cand.proxy_name else None,
                       (cand.proxy_id_hash or bi("id", cand.proxy_id_number)) if cand.proxy_id_number else None,
                       links.get(seq)))
         events.append((item_id, SUBMITTED, now, "intake"))

@@ -45,8 +45,8 @@ def test_demo_matches_the_scenario(tmp_path):
             states = latest_states(s, [i.id for _, i in rows])
             flat = f.name.endswith(".txt")  # the rcb_pipe layout carries no EndToEndId: the bank sees the sequence
             for seq, item in rows:
-                facts = ItemFacts(f.msg_id, f.name, seq, str(seq) if flat else item.end_to_end_id, vault.decrypt(item.account_enc),
-                                  vault.decrypt(item.name_enc), vault.decrypt(item.id_number_enc),
+                facts = ItemFacts(f.msg_id, f.name, seq, str(seq) if flat else item.end_to_end_id, vault.read(item, "account_enc"),
+                                  vault.read(item, "name_enc"), vault.read(item, "id_number_enc"),
                                   Decimal(item.amount_fen) / 100)
                 want = expected_state(sc.decide_item(facts, seed=7))
                 checked += 1

@@ -18,10 +18,11 @@ from formats.signature.xmldsig import verify_document
 from formats.xsd import schema_for
 from gateway.calendar import DEFAULT_CALENDAR_DIR, WorkingDayCalendar
 from gateway.config import load
-from gateway.db.models import ItemEvent, OutboundFile, OutboundFileItem
+from gateway import audit
+from gateway.db.models import Item, ItemEvent, OutboundFile, OutboundFileItem, ReconException
 from gateway.dispatch.outbox import backoff, claim_due, mark_delivered, mark_failed
 from gateway.dispatch.plan import plan_files, requested_execution_date
-from gateway.dispatch.render import render_file, render_planned
+from gateway.dispatch.render import HELD_KIND, render_file, render_planned
 from gateway.intake.submit import submit_roster
 from gateway.keys import SigningMaterial
 from gateway.privacy import PiiVault
@@ -105,6 +106,44 @@ def test_pain001_bank_xsd_valid_and_signed(engine, vault, keys, tmp_path):
     doc = read_pain001(data, source=path)
     assert doc.header.number_of_transactions == 4 and doc.header.requested_execution_date == dt.date(2026, 11, 2)
     assert doc.transactions[0].remittance == "耕地地力保护补贴 2026-11"
+
+
+@pytest.mark.parametrize("attack", ["moved", "forged"])
+def test_item_whose_account_was_replaced_is_held_out_not_paid(engine, keys, tmp_path, attack):
+    """Art. 15 (bug found by an audit): through the PII re-encryption window, item A's account
+    ciphertext is replaced by B's account, either by copying B's ciphertext under the new key
+    ("moved": it no longer decrypts in A's cell) or by someone holding the key ("forged": it decrypts
+    but does not match A's account_hash). A is held out of the payment file, never paid, and the
+    problem is queued, audited and logged naming the item; nothing plans A again."""
+    k1, k2 = PiiVault.new_key_line("k1"), PiiVault.new_key_line("k2")
+    old, new = PiiVault.from_text(k1), PiiVault.from_text(k1 + "\n" + k2)
+    cfg = load("config")
+    body = rows(4)
+    r = submit(engine, cfg, old, body)
+    with engine.begin() as c:
+        (a_id, a_e2e, a_fen), (_b, b_e2e, _f) = c.execute(
+            sa.select(Item.id, Item.end_to_end_id, Item.amount_fen).order_by(Item.id).limit(2)).all()
+        cell = ("items", "account_enc", b_e2e if attack == "moved" else a_e2e)
+        c.execute(sa.text("INSERT INTO pii_rekey_window (opened_by, to_key_id) VALUES ('intruder', 'k2')"))
+        c.execute(sa.update(Item).where(Item.id == a_id).values(account_enc=new.encrypt(body[1][2], *cell)))
+        c.execute(sa.text("DELETE FROM pii_rekey_window"))
+    with Session(engine) as s, s.begin():
+        plan_files(s, cfg, now=NOW, calendar=CAL)
+        f = render_planned(s, cfg, new, tmp_path, signing_for=lambda bank: keys["cms"], now=NOW)[0]
+        assert (f.state, f.item_count, f.total_fen) == ("ready", 3, r.total_fen - a_fen)
+        assert s.scalars(sa.select(OutboundFileItem.seq_in_file).where(OutboundFileItem.file_id == f.id)
+                         .order_by(OutboundFileItem.seq_in_file)).all() == [1, 2, 3]
+        path, name = f.path, f.name
+        exc = s.scalars(sa.select(ReconException).where(ReconException.kind == HELD_KIND)).one()
+        assert exc.reference == a_e2e and f"item {a_id} ({a_e2e}) held out, not paid" in exc.detail
+        assert "account" in exc.detail and body[1][2] not in exc.detail
+        held = [e for e in audit.entries(s) if e.action == "item.held"]
+        assert [e.subject for e in held] == [f"item:{a_id}"]
+    records = read_flat(open(path, "rb").read(), cfg.layouts["rcb_pipe"].instruction, source=name).records
+    assert [t.creditor_name for t in records] == [b[0] for b in body[1:]]
+    assert [t.creditor_account for t in records].count(body[1][2]) == 1  # B's account is paid once: to B
+    with Session(engine) as s, s.begin():
+        assert plan_files(s, cfg, now=NOW, calendar=CAL) == []  # A is never planned again
 
 
 def test_requested_execution_date_respects_cutoff_and_calendar():

@@ -56,3 +56,21 @@ def test_upgrade_is_idempotent(db_url):
     from gateway.db import upgrade
 
     assert upgrade(db_url) == upgrade(db_url)
+
+
+@pytest.mark.parametrize("window", [None, "'k2'"])
+def test_the_rekey_window_does_not_let_a_ciphertext_move_between_rows(engine, window):
+    """Art. 15 (bug: anyone with raw SQL could open the re-encryption window and copy one item's
+    account ciphertext into another): a window must name the key rotated to, and a ciphertext that
+    is not under that key (here one under k1, as a copy from another row would be) is refused."""
+    with engine.begin() as conn:
+        _insert_batch_with_item(conn)
+    with pytest.raises(DBAPIError, match="immutable|to_key_id|NOT NULL|null value"):
+        with engine.begin() as conn:
+            if window is None:
+                conn.execute(sa.text("INSERT INTO pii_rekey_window (opened_by) VALUES ('x')"))
+            else:
+                conn.execute(sa.text(f"INSERT INTO pii_rekey_window (opened_by, to_key_id) VALUES ('x', {window})"))
+            conn.execute(sa.text("UPDATE items SET account_enc = :b WHERE id = 1"), {"b": b"\x02k1\0\0\0\0\0\0" + b"\0" * 28})
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT account_enc FROM items WHERE id = 1")).scalar_one() == b"\x00"

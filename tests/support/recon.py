@@ -69,7 +69,7 @@ def deliver_batch(engine, *, n: int, bank: str = "icbc-cq", vault: PiiVault, key
             for c in claimed:
                 mark_delivered(s, c.file_id, now=NOW)
     with Session(engine) as s:
-        items = [(i.id, i.end_to_end_id, i.amount_fen, vault.decrypt(i.account_enc))
+        items = [(i.id, i.end_to_end_id, i.amount_fen, vault.read(i, "account_enc"))
                  for i in s.scalars(sa.select(Item).where(Item.batch_id == r.batch_id).order_by(Item.seq))]
         msg_id = s.scalars(sa.select(OutboundFile.msg_id).where(OutboundFile.batch_id == r.batch_id)).first()
     return Delivered(r.batch_id, msg_id, items, cfg, vault, keys)

@@ -50,10 +50,12 @@ def earlier_batch(session, vault, policy: str, period: str, people: list[tuple[s
         submitted_by="test", submitted_at=NOW, source_name="r.csv", content_sha256=ref.ljust(64, "0")[:64],
         item_count=len(people), total_fen=80000 * len(people))]).scalar_one()
     for i, (name, idn, acct) in enumerate(people, 1):
+        e2e = f"{ref[:20]}{i:08d}"
         iid = session.execute(sa.insert(Item).returning(Item.id), [dict(
-            batch_id=bid, seq=i, end_to_end_id=f"{ref[:20]}{i:08d}", unit_code="500236101", bank_id="cqrcb-fj",
-            amount_fen=80000, name_enc=vault.encrypt(name), id_number_enc=vault.encrypt(idn),
-            account_enc=vault.encrypt(acct), id_hash=vault.blind_index("id", idn),
+            batch_id=bid, seq=i, end_to_end_id=e2e, unit_code="500236101", bank_id="cqrcb-fj",
+            amount_fen=80000, name_enc=vault.encrypt(name, "items", "name_enc", e2e),
+            id_number_enc=vault.encrypt(idn, "items", "id_number_enc", e2e),
+            account_enc=vault.encrypt(acct, "items", "account_enc", e2e), id_hash=vault.blind_index("id", idn),
             account_hash=vault.blind_index("account", acct))]).scalar_one()
         for st in PATHS[state]:  # the item lifecycle is guarded by the database (migration 0005)
             session.execute(sa.insert(ItemEvent), [dict(item_id=iid, state=st, at=NOW, source="test")])

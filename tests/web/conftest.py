@@ -111,8 +111,8 @@ def world(engine, vault, signing_keys, tmp_path) -> World:
     w = World(cfg, vault, a, b)
     with Session(engine) as s, s.begin():
         for it in s.scalars(sa.select(Item).order_by(Item.id)):
-            rec = (it.unit_code, vault.decrypt(it.name_enc), vault.decrypt(it.id_number_enc),
-                   vault.decrypt(it.account_enc))
+            rec = (it.unit_code, vault.read(it, "name_enc"), vault.read(it, "id_number_enc"),
+                   vault.read(it, "account_enc"))
             (w.items_a if it.batch_id == a else w.items_b)[it.id] = rec
         e2e = {it.id: it.end_to_end_id for it in s.scalars(sa.select(Item).where(Item.batch_id == a))}
         ids = sorted(e2e)

@@ -230,8 +230,8 @@ def findings(ctx: Ctx, id: int) -> dict:
 
 def _masked(ctx: Ctx, it: Item) -> dict:
     v = ctx.vault
-    return {"name": mask_name(v.decrypt(it.name_enc)), "id_number": mask_id(v.decrypt(it.id_number_enc)),
-            "account": mask_account(v.decrypt(it.account_enc))}
+    return {"name": mask_name(v.read(it, "name_enc")), "id_number": mask_id(v.read(it, "id_number_enc")),
+            "account": mask_account(v.read(it, "account_enc"))}
 
 
 def items(ctx: Ctx) -> dict:
@@ -281,8 +281,8 @@ def item_reveal(ctx: Ctx, id: int) -> dict:
     it, _b = item_reveal_subject(ctx, id)
     data = item(ctx, id)
     v = ctx.vault
-    data["item"].update(name=v.decrypt(it.name_enc), id_number=v.decrypt(it.id_number_enc),
-                        account=v.decrypt(it.account_enc))
+    data["item"].update(name=v.read(it, "name_enc"), id_number=v.read(it, "id_number_enc"),
+                        account=v.read(it, "account_enc"))
     data["masked"] = False
     return data
 
