@@ -2,13 +2,18 @@
 
     .venv/bin/python bench/bench_recon.py [--sizes 10000,100000,1000000] [--out bench/results/recon.json]
 
-Each size runs in its own process (so peak RSS is that run's). Setup (not timed): a fresh migrated
-SQLite database holding one batch of N sent items (submitted -> validated -> sent, in one
+Each size runs in two processes of its own: one sets up, the next reconciles, so the peak RSS is
+that of the reconciliation alone. Setup (not timed): a fresh migrated SQLite database holding one batch of N sent items (submitted -> validated -> sent, in one
 delivered file per 20,000 items; personal data is a fixed ciphertext, it is not read by matching).
 The lifecycle guard trigger (migration 0005) is dropped for the bulk setup only and put back
 before the timed part. Timed: ``apply_outcomes`` over N ``settled`` lines with amounts, generated
 on the fly (never held in a list), matched by EndToEndId, in one transaction, then commit.
-Target: 1,000,000 lines in at most 60 s, memory flat (peak RSS about the same at every size).
+Targets (issue 7): 1,000,000 lines in at most 60 s; memory flat: the peak anonymous memory of the
+reconciling process (heap; sampled, ``bench.targets.Peak``) grows by at most 32 MB from the
+smallest size to the largest (10k to 1M by default). The whole peak RSS is shown too, but it also
+counts the database pages SQLite reads through its mmap window (``PRAGMA mmap_size``, 256 MB), page
+cache that grows with the file (10k: 89 MB, 100k: 168 MB, of which 62 MB anonymous). The
+table shows each target met or MISSED, the JSON records them, and a missed target exits 1.
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-TARGET_SECONDS = 60.0
+TARGET_SECONDS = 60.0  # at TARGET_LINES
+TARGET_LINES = 1_000_000
+FLAT_MB = 32.0  # peak RSS growth allowed from the smallest size to the largest
 NOW = dt.datetime(2026, 11, 2, 1, 30)
 PER_FILE = 20_000
 AMOUNT_FEN = 150000
@@ -80,7 +87,7 @@ def setup(url: str, n: int) -> int:
     return batch_id
 
 
-def run_case(n: int) -> dict:
+def run_case(n: int, url: str) -> dict:
     from sqlalchemy.orm import Session
 
     from gateway.db import make_engine
@@ -90,60 +97,79 @@ def run_case(n: int) -> dict:
     from reconciliation.outcomes import Outcome
     from reconciliation.proof import batch_proof
 
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/bench.db"
-        t0 = time.perf_counter()
-        batch_id = setup(url, n)
-        setup_s = time.perf_counter() - t0
-        vault = PiiVault.from_text(PiiVault.new_key_line("k1"))
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        amount = Decimal(AMOUNT_FEN) / 100
+    from bench.targets import Peak
 
-        def lines():
-            for s in range(1, n + 1):
-                yield Outcome(s, end_to_end_id(batch_id, s), "settled", amount=amount)
+    batch_id = 1
+    vault = PiiVault.from_text(PiiVault.new_key_line("k1"))
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    amount = Decimal(AMOUNT_FEN) / 100
 
-        engine = make_engine(url)
-        t0 = time.perf_counter()
-        with Session(engine) as session, session.begin():
-            stats = apply_outcomes(session, lines(), now=NOW + dt.timedelta(days=1), vault=vault)
-        seconds = time.perf_counter() - t0
-        with Session(engine) as session:
-            proof = batch_proof(session, batch_id)
-        engine.dispose()
-        assert stats.applied == n and stats.exceptions == 0, stats.as_dict()
-        assert proof.balances and proof.settled.count == n
-        return {"lines": n, "seconds": round(seconds, 2), "lines_per_second": int(n / seconds),
-                "setup_seconds": round(setup_s, 1),
-                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-                "rss_before_apply_mb": round(rss_before / 1024, 1), "proof_balances": proof.balances}
+    def lines():
+        for s in range(1, n + 1):
+            yield Outcome(s, end_to_end_id(batch_id, s), "settled", amount=amount)
+
+    engine = make_engine(url)
+    t0 = time.perf_counter()
+    with Peak() as anon, Session(engine) as session, session.begin():
+        stats = apply_outcomes(session, lines(), now=NOW + dt.timedelta(days=1), vault=vault)
+    seconds = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with Session(engine) as session:
+        proof = batch_proof(session, batch_id)
+    engine.dispose()
+    assert stats.applied == n and stats.exceptions == 0, stats.as_dict()
+    assert proof.balances and proof.settled.count == n
+    return {"lines": n, "seconds": round(seconds, 2), "lines_per_second": int(n / seconds),
+            "peak_rss_mb": round(peak / 1024, 1), "peak_anon_mb": anon.mb, "rss_before_apply_mb": round(rss_before / 1024, 1),
+            "proof_balances": proof.balances}
 
 
-def main() -> None:
+def _child(*args: str) -> str:
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if out.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed:\n{out.stderr}")
+    return out.stdout.strip().splitlines()[-1]
+
+
+def main() -> int:
+    from bench.targets import at_most, finish
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="10000,100000,1000000")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "recon.json"))
+    p.add_argument("--setup", type=int, help=argparse.SUPPRESS)
     p.add_argument("--case", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--db", help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.setup:
+        t0 = time.perf_counter()
+        assert setup(a.db, a.setup) == 1
+        print(json.dumps(time.perf_counter() - t0))
+        return 0
     if a.case:
-        print(json.dumps(run_case(a.case)))
-        return
+        print(json.dumps(run_case(a.case, a.db)))
+        return 0
     results = []
-    for n in (int(x) for x in a.sizes.split(",")):
-        out = subprocess.run([sys.executable, __file__, "--case", str(n)], capture_output=True, text=True,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)})
-        if out.returncode != 0:
-            sys.exit(f"case {n} failed:\n{out.stderr}")
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"{'lines':>10} {'seconds':>8} {'lines/s':>9} {'peak RSS MB':>12} {'setup s':>8}  target")
+    for n in sorted(int(x) for x in a.sizes.split(",")):
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{tmp}/bench.db"
+            setup_s = json.loads(_child("--setup", str(n), "--db", url))
+            results.append({**json.loads(_child("--case", str(n), "--db", url)), "setup_seconds": round(setup_s, 1)})
+    print(f"{'lines':>10} {'seconds':>8} {'lines/s':>9} {'peak RSS MB':>12} {'of it anon':>11} {'setup s':>8}")
     for r in results:
-        ok = "" if r["lines"] < 1_000_000 else ("OK" if r["seconds"] <= TARGET_SECONDS else "MISSED")
-        print(f"{r['lines']:>10} {r['seconds']:>8} {r['lines_per_second']:>9} {r['peak_rss_mb']:>12} "
-              f"{r['setup_seconds']:>8}  {ok}")
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps({"benchmark": "recon", "database": "sqlite", "target_seconds_at_1M":
-                                       TARGET_SECONDS, "results": results}, indent=2) + "\n")
+        print(f"{r['lines']:>10,} {r['seconds']:>8} {r['lines_per_second']:>9,} {r['peak_rss_mb']:>12} "
+              f"{r['peak_anon_mb']:>11} {r['setup_seconds']:>8}")
+    by = {r["lines"]: r for r in results}
+    small, large = results[0], results[-1]
+    targets = [
+        at_most(f"{TARGET_LINES:,} status lines reconciled (SQLite)", by.get(TARGET_LINES, {}).get("seconds"),
+                TARGET_SECONDS, "s"),
+        at_most(f"peak anon memory growth {small['lines']:,} -> {large['lines']:,} lines",
+                round(large["peak_anon_mb"] - small["peak_anon_mb"], 1) if len(results) > 1 else None, FLAT_MB, "MB"),
+    ]
+    return finish("recon", targets, {"database": "sqlite", "results": results}, Path(a.out))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
