@@ -33,7 +33,12 @@ from gateway.validation.checks import check_card_number, check_resident_id
 
 
 class AccountError(YktError, ValueError):
-    """A registration or change of account that the rules do not allow."""
+    """A registration or change of account that the rules do not allow; ``field`` names the input at
+    fault when there is one (``id_number``, ``account``, ``kind`` …, as the HTTP API calls them)."""
+
+    def __init__(self, message: str, *, zh: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, zh=zh)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -66,20 +71,20 @@ def _naive(t: dt.datetime) -> dt.datetime:
     return t.astimezone(dt.timezone.utc).replace(tzinfo=None) if t.tzinfo else t
 
 
-def _check_id(id_number: str) -> None:
+def _check_id(id_number: str, field: str = "id_number") -> None:
     problems = check_resident_id(id_number)
     if problems:
         codes = ", ".join(c for c, _ in problems)
         raise AccountError(f"resident ID {mask_id(id_number)} is not valid ({codes})",
-                           zh=f"身份证号码 {mask_id(id_number)} 无效（{codes}）")
+                           zh=f"身份证号码 {mask_id(id_number)} 无效（{codes}）", field=field)
 
 
-def _check_account(number: str) -> str:
+def _check_account(number: str, field: str = "account") -> str:
     number = "".join(number.split())
     problems = [c for c, _ in check_card_number(number, 12, 21, 16, 19) if c != "CARD_LUHN"]
     if problems:
         raise AccountError(f"account number {mask_account(number)} is not plausible ({', '.join(problems)})",
-                           zh=f"账号 {mask_account(number)} 不合理（{', '.join(problems)}）")
+                           zh=f"账号 {mask_account(number)} 不合理（{', '.join(problems)}）", field=field)
     return number
 
 
@@ -134,12 +139,13 @@ def register(session: Session, vault: PiiVault, *, now: dt.datetime, name: str, 
     now = _naive(now)
     if not bank_chosen_by_beneficiary:
         raise AccountError("the beneficiary must choose the bank; no one may assign one (Art. 10)",
-                           zh="任何单位和个人不得为补贴对象指定金融机构开设“一卡通”账户（第十条）")
+                           zh="任何单位和个人不得为补贴对象指定金融机构开设“一卡通”账户（第十条）",
+                           field="chosen_by_beneficiary")
     if kind not in ACCOUNT_KINDS:
         raise AccountError(f"account kind must be one of {', '.join(ACCOUNT_KINDS)}, not {kind!r}",
-                           zh="账户类型应为 card（卡）或 passbook（折）")
+                           zh="账户类型应为 card（卡）或 passbook（折）", field="kind")
     if not name.strip():
-        raise AccountError("the beneficiary's name is empty", zh="姓名为空")
+        raise AccountError("the beneficiary's name is empty", zh="姓名为空", field="name")
     _check_id(id_number)
     number = _check_account(account)
     b = find_beneficiary(session, vault, id_number)
@@ -163,7 +169,7 @@ def register(session: Session, vault: PiiVault, *, now: dt.datetime, name: str, 
     ah = vault.blind_index("account", number)
     if _account_taken(session, ah, b.id):
         raise AccountError(f"account {mask_account(number)} is already another person's one-card account",
-                           zh=f"账号 {mask_account(number)} 已是他人的“一卡通”账户")
+                           zh=f"账号 {mask_account(number)} 已是他人的“一卡通”账户", field="account")
     a = Account(beneficiary_id=b.id, kind=kind, bank_id=bank_id, account_hash=ah,
                 account_enc=vault.encrypt(number, "accounts", "account_enc", ah),
                 social_security_card=social_security_card, bank_chosen_by_beneficiary=True,
@@ -184,7 +190,8 @@ def change(session: Session, vault: PiiVault, *, now: dt.datetime, id_number: st
     now = _naive(now)
     if not bank_chosen_by_beneficiary:
         raise AccountError("the beneficiary must choose the bank; no one may assign one (Art. 10)",
-                           zh="任何单位和个人不得为补贴对象指定金融机构开设“一卡通”账户（第十条）")
+                           zh="任何单位和个人不得为补贴对象指定金融机构开设“一卡通”账户（第十条）",
+                           field="chosen_by_beneficiary")
     b = _require(session, vault, id_number)
     number = _check_account(account)
     current = None
@@ -196,10 +203,10 @@ def change(session: Session, vault: PiiVault, *, now: dt.datetime, id_number: st
             current = a
     ah = vault.blind_index("account", number)
     if current is not None and current.account_hash == ah:
-        raise AccountError("the new account is the same as the current one", zh="新账号与现账号相同")
+        raise AccountError("the new account is the same as the current one", zh="新账号与现账号相同", field="account")
     if _account_taken(session, ah, b.id):
         raise AccountError(f"account {mask_account(number)} is already another person's one-card account",
-                           zh=f"账号 {mask_account(number)} 已是他人的“一卡通”账户")
+                           zh=f"账号 {mask_account(number)} 已是他人的“一卡通”账户", field="account")
     a = Account(beneficiary_id=b.id, kind=kind, bank_id=bank_id, account_hash=ah,
                 account_enc=vault.encrypt(number, "accounts", "account_enc", ah),
                 social_security_card=social_security_card, bank_chosen_by_beneficiary=True,
@@ -266,14 +273,15 @@ def record_proxy(session: Session, vault: PiiVault, *, now: dt.datetime, id_numb
     """Record and approve proxy collection 代领 [Art. 13]: the proxy's identity is checked and
     stored encrypted; recorder and approver must be two people."""
     b = _require(session, vault, id_number)
-    _check_id(proxy_id_number)
+    _check_id(proxy_id_number, "proxy_id_number")
     if vault.blind_index("id", proxy_id_number) == b.id_hash:
-        raise AccountError("a person cannot be their own proxy", zh="代领人不能是本人")
+        raise AccountError("a person cannot be their own proxy", zh="代领人不能是本人", field="proxy_id_number")
     if not reason.strip() or not relation.strip():
-        raise AccountError("proxy collection needs a relation and a reason (Art. 13)", zh="代领须写明关系和原因（第十三条）")
+        raise AccountError("proxy collection needs a relation and a reason (Art. 13)", zh="代领须写明关系和原因（第十三条）",
+                           field="reason" if relation.strip() else "relation")
     if recorded_by == approved_by:
         raise AccountError("proxy collection must be approved by someone other than who recorded it",
-                           zh="代领须由录入人以外的人员审核")
+                           zh="代领须由录入人以外的人员审核", field="approved_by")
     now = _naive(now)
     pidh = vault.blind_index("id", proxy_id_number)
     p = Proxy(beneficiary_id=b.id,
@@ -281,7 +289,8 @@ def record_proxy(session: Session, vault: PiiVault, *, now: dt.datetime, id_numb
               proxy_id_number_enc=vault.encrypt(proxy_id_number.strip().upper(), "proxies", "proxy_id_number_enc",
                                                 pidh),
               proxy_id_hash=pidh,
-              account_hash=vault.blind_index("account", _check_account(proxy_account)) if proxy_account else None,
+              account_hash=(vault.blind_index("account", _check_account(proxy_account, "proxy_account"))
+                            if proxy_account else None),
               relation=relation, reason=reason, recorded_by=recorded_by, recorded_at=now, approved_by=approved_by,
               approved_at=now)
     session.add(p)
@@ -294,7 +303,11 @@ def record_proxy(session: Session, vault: PiiVault, *, now: dt.datetime, id_numb
 def show(session: Session, vault: PiiVault, id_number: str, *, reveal: bool = False) -> BeneficiaryView:
     """The beneficiary with every account (superseded ones too) and its history; masked unless
     ``reveal`` (for roles allowed to see personal data)."""
-    b = _require(session, vault, id_number)
+    return beneficiary_view(session, vault, _require(session, vault, id_number), reveal=reveal)
+
+
+def beneficiary_view(session: Session, vault: PiiVault, b: Beneficiary, *, reveal: bool = False) -> BeneficiaryView:
+    """:func:`show` for a beneficiary already found (the HTTP API finds them by their id)."""
     name, idn = vault.read(b, "name_enc"), vault.read(b, "id_number_enc")
     views = []
     for a, state in _accounts_with_state(session, b.id):

@@ -2,16 +2,22 @@
 for the console (session cookie) and the API (bearer token).
 
 The expected answers are written out here, not read from the application's route table, so a
-change to who may see what has to change this table too.
+change to who may see what has to change this table too; and every endpoint of that table must have
+a row here (:func:`test_the_matrix_has_a_row_for_every_endpoint_of_the_app`).
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
 sys.path.insert(0, str(Path(__file__).parent))
-from webhelp import USERS  # noqa: E402
+from webhelp import USERS, person, register_people  # noqa: E402
 
 F, D, U, B, A = "finance", "department", "unit", "bank", "auditor"
 
@@ -29,7 +35,23 @@ ALLOWED = {
     "/corrections": {F, D, U, A},
     "/compliance": {F, D, B, A},
     "/disclosure": {F, D, U, A},
+    "/beneficiaries/{b1}": {F, D, U, A},
 }
+
+# the one-card account calls [Art. 10-14], API only: "METHOD path" -> roles allowed; every other role
+# gets 403. In scope (a beneficiary of unit 500236101) -> STATUS; out of scope -> 404 (403 for a unit
+# asking to register for another unit).
+POSTS = {
+    "POST /beneficiaries/lookup": {F, D, U, A},
+    "POST /beneficiaries": {U},
+    "POST /beneficiaries/{b3}/accounts": {U},
+    "POST /beneficiaries/{b1}/proxies": {U},
+    "POST /accounts/{declared}/approve": {U},
+    "POST /accounts/{approved}/confirm": {F},
+}
+STATUS = {"POST /beneficiaries": 201, "POST /beneficiaries/{b3}/accounts": 201, "POST /beneficiaries/{b1}/proxies": 201}
+# who sees the beneficiaries of unit 500236101 (奉节县): its county's finance, departments and auditor
+SEES_UNIT_101 = {"fin_fj", "dept_fj", "dept_mz", "unit_101", "aud_fj", "aud_all"}
 
 # objects each user may see: batches, items (by unit), banks
 SEES_BATCH = {"fin_fj": "A", "fin_xs": "B", "dept_fj": "A", "dept_mz": "", "aud_fj": "A", "aud_all": "AB"}
@@ -37,9 +59,30 @@ SEES_BANKS = {"fin_fj": {"icbc-cq", "cqrcb-fj"}, "fin_xs": {"icbc-cq", "psbc-xs"
               "aud_all": {"icbc-cq", "cqrcb-fj", "psbc-xs"}, "bank_icbc": {"icbc-cq"}, "bank_rcb": {"cqrcb-fj"}}
 
 
-def _paths(world) -> dict[str, str]:
+def _paths(world, people=None) -> dict[str, str]:
     item_a = min(i for i, rec in world.items_a.items() if rec[0] == "500236101")
-    return {k: k.format(a=world.batch_a, item_a=item_a) for k in ALLOWED}
+    ids = {k: v for k, v in (people or {"b1": 0}).items() if k != "ids"}
+    return {k: k.format(a=world.batch_a, item_a=item_a, **ids) for k in ALLOWED}
+
+
+@pytest.fixture
+def people(engine, world):
+    return register_people(engine, world.vault)
+
+
+def _post_body(key: str, people: dict, n: int) -> dict:
+    """A valid body for each account call; ``n`` makes a registration's person new."""
+    b1_id = people["ids"][people["b1"]]
+    idn, acct = person(100 + n)
+    return {"POST /beneficiaries/lookup": {"id_number": b1_id},
+            "POST /beneficiaries": {"name": "张伟", "id_number": idn, "account": acct, "bank": "icbc-cq",
+                                    "unit": "500236101", "chosen_by_beneficiary": True},
+            "POST /beneficiaries/{b3}/accounts": {"account": person(150 + n)[1], "bank": "icbc-cq",
+                                                  "chosen_by_beneficiary": True},
+            "POST /beneficiaries/{b1}/proxies": {"proxy_name": "李大明", "proxy_id_number": person(180 + n)[0],
+                                                 "relation": "子女", "reason": "行动不便", "approved_by": "永乐镇-王镇长"},
+            "POST /accounts/{declared}/approve": {"note": "本人到场签字"},
+            "POST /accounts/{approved}/confirm": {}}[key]
 
 
 def _expected_item_units(user: str) -> set[str] | None:
@@ -51,15 +94,53 @@ def _expected_item_units(user: str) -> set[str] | None:
             "aud_all": {"500236101", "500236102", "500241101"}}.get(user)
 
 
-def test_api_matrix(site, world):
-    for user in sorted(USERS):
-        _api_row(site, world, user)
+def test_api_matrix(site, world, people, engine):
+    """Art. 10-14 and 30-35: every role against every endpoint, in and out of its scope; the account
+    calls change only what an allowed role in scope asked for."""
+    for n, user in enumerate(sorted(USERS)):
+        c = site.token(user)  # one login each: the login rate limit is 10 a minute
+        _api_row(c, world, people, user)
+        _api_posts(c, world, people, user, n)
+    with Session(engine) as s:
+        acts = s.execute(sa.text("select actor, action from audit_log where action like 'account.%' "
+                                 "or action like 'proxy.%' order by seq")).all()
+        n_ben = s.execute(sa.text("select count(*) from beneficiaries")).scalar()
+    # in the order of the rows: fin_fj confirms; unit_101 registers (declared by the beneficiary, entered
+    # by the unit), records a change (declared by the beneficiary), a proxy, and approves
+    by_web = [(a, act) for a, act in acts if a.startswith("user:")]
+    assert by_web == [("user:fin_fj", "account.superseded"), ("user:fin_fj", "account.active"),
+                      ("user:unit_101", "account.active"), ("user:unit_101", "proxy.recorded"),
+                      ("user:unit_101", "account.approved")], by_web
+    assert n_ben == 4  # the three of the fixture and unit_101's registration; nothing of a refused call
 
 
-def _api_row(site, world, user):
+def _api_posts(c, world, people, user, n):
     role, _scope = USERS[user]
-    c = site.token(user)
-    paths = _paths(world)
+    ids = {k: v for k, v in people.items() if k != "ids"}
+    for key, roles in POSTS.items():
+        method, path = key.split(" ", 1)
+        r = c.request(method, "/api/v1" + path.format(**ids), _json(_post_body(key, people, n)), "application/json")
+        if role not in roles:
+            assert r.status == 403, (user, key, r.status)
+            continue
+        in_scope = user in SEES_UNIT_101
+        if in_scope:
+            assert r.status == STATUS.get(key, 200), (user, key, r.status, r.text[:300])
+        else:
+            assert r.status == (403 if key == "POST /beneficiaries" else 404), (user, key, r.status, r.text[:300])
+        _assert_masked(world, r.text)
+        assert people["ids"][people["b1"]] not in r.text
+
+
+def _json(data: dict) -> bytes:
+    import json
+
+    return json.dumps(data).encode()
+
+
+def _api_row(c, world, people, user):
+    role, _scope = USERS[user]
+    paths = _paths(world, people)
     for key, path in paths.items():
         r = c.get("/api/v1" + path)
         want_ok = role in ALLOWED[key]
@@ -71,6 +152,8 @@ def _api_row(site, world, user):
             in_scope = "A" in SEES_BATCH[user]
         if key == "/items/{item_a}":
             in_scope = "500236101" in _expected_item_units(user)
+        if key.startswith("/beneficiaries/"):
+            in_scope = user in SEES_UNIT_101
         assert r.status == (200 if in_scope else 404), (user, path, r.status, r.text[:200])
         if r.status != 200:
             continue
@@ -104,6 +187,8 @@ def _api_row(site, world, user):
                 assert {b["bank"] for b in data["banks"]} <= {USERS[user][1]}
         if key == "/items/{item_a}":
             _assert_masked(world, r.text)
+        if key == "/beneficiaries/{b1}":
+            assert data["name"] == "李*汉" and data["masked"] and people["ids"][people["b1"]] not in r.text
 
 
 def _assert_masked(world, text: str) -> None:
@@ -112,15 +197,15 @@ def _assert_masked(world, text: str) -> None:
         assert f'"{name}"' not in text
 
 
-def test_console_matrix(site, world):
+def test_console_matrix(site, world, people):
     for user in sorted(USERS):
-        _console_row(site, world, user)
+        _console_row(site, world, people, user)
 
 
-def _console_row(site, world, user):
+def _console_row(site, world, people, user):
     role, _scope = USERS[user]
     c = site.login(user)
-    for key, path in _paths(world).items():
+    for key, path in _paths(world, people).items():
         r = c.get("/console" + path)
         if role not in ALLOWED[key]:
             assert r.status == 403, (user, path, r.status)
@@ -130,6 +215,8 @@ def _console_row(site, world, user):
             in_scope = "A" in SEES_BATCH[user]
         if key == "/items/{item_a}":
             in_scope = "500236101" in _expected_item_units(user)
+        if key.startswith("/beneficiaries/"):
+            in_scope = user in SEES_UNIT_101
         assert r.status == (200 if in_scope else 404), (user, path, r.status)
         if r.status == 200:
             assert r.header("Content-Type").startswith("text/html")
@@ -145,10 +232,38 @@ def test_anonymous_gets_401_from_the_api_and_a_login_redirect_from_the_console(s
         assert r.status == 401 and "Bearer" in r.header("WWW-Authenticate"), path
         r = c.get("/console" + path)
         assert r.status == 303 and r.header("Location").startswith("/console/login?next=/console"), path
+    for key in POSTS:
+        method, path = key.split(" ", 1)
+        r = c.request(method, "/api/v1" + re.sub(r"\{\w+\}", "1", path), b"{}", "application/json")
+        assert r.status == 401, key
     c.bearer = "made-up-token"
     assert c.get("/api/v1/batches").status == 401
     r = c.post("/console/items/1/reveal", {"csrf": "x"})
     assert r.status == 303
+
+
+def test_the_matrix_has_a_row_for_every_endpoint_of_the_app():
+    """A new endpoint without a row in ALLOWED or POSTS fails here (and a row for a removed one)."""
+    from gateway.admin.web.app import ENDPOINTS
+
+    def norm(path: str) -> str:
+        return re.sub(r"\{\w+\}", "{id}", path)
+
+    expected = {("GET", norm(k)) for k in ALLOWED} | {tuple(norm(k).split(" ", 1)) for k in POSTS}
+    assert {(ep.method, ep.path) for ep in ENDPOINTS} == expected
+    assert set(STATUS) <= set(POSTS)
+
+
+def test_account_calls_are_api_only_and_the_console_refuses_them(site, world, people):
+    """The console serves no account call, even with a good CSRF token: 404, nothing registered."""
+    c = site.login("unit_101")
+    page = c.get("/console/")
+    csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+    idn, acct = person(90)
+    r = c.post("/console/beneficiaries", {"csrf": csrf, "name": "张伟", "id_number": idn, "account": acct,
+                                          "bank": "icbc-cq", "chosen_by_beneficiary": "true"})
+    assert r.status == 404
+    assert site.token("unit_101").post_json("/api/v1/beneficiaries/lookup", {"id_number": idn}).status == 404
 
 
 def test_public_pages_need_no_login(site):

@@ -9,10 +9,18 @@
     /api/v1/login                    POST {"username", "password"} -> {"token", "expires_at"}
     /api/v1/<endpoint>               the same data as JSON (``Authorization: Bearer <token>``)
 
-Every console page and API endpoint is an :class:`Endpoint`: a path, the roles that may call it
-and a view function from :mod:`gateway.admin.web.views` that already cuts the data to the caller's
-scope. Answers: anonymous -> 401 (API) or a redirect to the login form (console); a role not listed
--> 403; an object outside the caller's scope -> 404, exactly as for one that does not exist.
+Every console page and API endpoint is an :class:`Endpoint`: a method and path, the roles that may
+call it and a view function from :mod:`gateway.admin.web.views` that already cuts the data to the
+caller's scope. Answers: anonymous -> 401 (API) or a redirect to the login form (console); a role not
+listed -> 403; an object outside the caller's scope -> 404, exactly as for one that does not exist;
+asking to act for another unit -> 403; bad input -> 400 ``{"error", "field", "message_zh",
+"message_en"}``, and nothing of the request is kept (one transaction, rolled back).
+
+The one-card account endpoints [Art. 10-14] are POSTs of the API only (a bearer token is no cookie, so
+no CSRF token is needed; the console's forms all carry one): ``POST /beneficiaries`` registers,
+``POST /beneficiaries/lookup`` finds by ID number (in the body, never in a URL), ``POST
+/beneficiaries/{id}/accounts`` records a change, ``POST /accounts/{id}/approve`` and
+``/confirm`` approve and confirm it, ``POST /beneficiaries/{id}/proxies`` records a proxy 代领.
 
 The dispatcher (:meth:`ConsoleApp.dispatch`) is a plain function ``WebRequest -> WebResponse``
 with synchronous SQLAlchemy; :class:`SiteResource` runs it in the reactor's thread pool so a slow
@@ -54,7 +62,8 @@ OVERSIGHT = frozenset({FINANCE, AUDITOR})
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One console page and its API twin: ``/console<path>`` and ``/api/v1<path>``."""
+    """One console page and its API twin: ``/console<path>`` and ``/api/v1<path>``; a POST is an API
+    call only (its view reads the JSON body from ``ctx.body``) and answers ``status`` on success."""
 
     name: str
     path: str  # "{id}" stands for a numeric id
@@ -63,6 +72,12 @@ class Endpoint:
     template: str
     title: str
     nav: bool = True
+    method: str = "GET"
+    status: int = 200
+
+    @property
+    def console(self) -> bool:
+        return self.method == "GET"
 
     @property
     def pattern(self) -> re.Pattern:
@@ -88,6 +103,21 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "时限合规 Compliance"),
     Endpoint("disclosure", "/disclosure", OVERSIGHT | {DEPARTMENT, UNIT}, views.disclosure, "disclosure.html",
              "公开预览 Disclosure"),
+    # one-card accounts [Art. 10-14]: the rules and the audit entries are gateway.admin.accounts'
+    Endpoint("beneficiary", "/beneficiaries/{id}", OVERSIGHT | {DEPARTMENT, UNIT}, views.beneficiary,
+             "beneficiary.html", "补贴对象 Beneficiary", nav=False),
+    Endpoint("beneficiary_lookup", "/beneficiaries/lookup", OVERSIGHT | {DEPARTMENT, UNIT}, views.beneficiary_lookup,
+             "", "", nav=False, method="POST"),
+    Endpoint("register_account", "/beneficiaries", frozenset({UNIT}), views.register_account, "", "", nav=False,
+             method="POST", status=201),
+    Endpoint("change_account", "/beneficiaries/{id}/accounts", frozenset({UNIT}), views.change_account, "", "",
+             nav=False, method="POST", status=201),
+    Endpoint("record_proxy", "/beneficiaries/{id}/proxies", frozenset({UNIT}), views.record_proxy, "", "",
+             nav=False, method="POST", status=201),
+    Endpoint("approve_account", "/accounts/{id}/approve", frozenset({UNIT}), views.approve_account, "", "",
+             nav=False, method="POST"),
+    Endpoint("confirm_account", "/accounts/{id}/confirm", frozenset({FINANCE}), views.confirm_account, "", "",
+             nav=False, method="POST"),
 )
 
 SECURITY_HEADERS = [
@@ -199,15 +229,16 @@ class ConsoleApp:
     def _audit(self, s: Session, *, actor: str, action: str, subject: str, detail: dict) -> None:
         self.audit(s, actor=actor, action=action, subject=subject, detail=detail, now=self.now())
 
-    def _match(self, path: str) -> tuple[Endpoint, dict] | None:
+    def _match(self, path: str, method: str | None = None) -> tuple[Endpoint, dict] | None:
+        """The endpoint for ``path`` and ``method`` (any method if None) and its parameters."""
         for ep in ENDPOINTS:
             m = ep.pattern.match(path)
-            if m:
+            if m and method in (None, ep.method):
                 return ep, {k: int(v) for k, v in m.groupdict().items()}
         return None
 
     def _ctx(self, s: Session, principal: Principal, req: WebRequest) -> views.Ctx:
-        return views.Ctx(s, principal, self.cfg, self.vault, self.now(), self.calendar, req.query)
+        return views.Ctx(s, principal, self.cfg, self.vault, self.now(), self.calendar, req.query, req.json_body)
 
     # --- public ------------------------------------------------------------------------------------
     def _public(self, req: WebRequest, path: str) -> WebResponse:
@@ -277,8 +308,8 @@ class ConsoleApp:
                 return WebResponse.text("method not allowed", 405)
             if path == "/":
                 return self._page("home.html", p, title="工作台 Console", **views.me(self._ctx(s, p, req)))
-            hit = self._match(path)
-            if hit is None:
+            hit = self._match(path, "GET")
+            if hit is None or not hit[0].console:
                 return self._not_found(req, p)
             ep, params = hit
             if p.role not in ep.roles:
@@ -351,39 +382,49 @@ class ConsoleApp:
     def _api(self, req: WebRequest, path: str) -> WebResponse:
         if path == "/login":
             return self._api_login(req)
+        try:
+            with Session(self.engine) as s, s.begin():
+                return self._api_call(req, s, path)
+        except _Refused as e:  # raised inside the transaction, so nothing of the request is kept
+            return e.response
+
+    def _api_call(self, req: WebRequest, s: Session, path: str) -> WebResponse:
         header = req.headers.get("authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else None
-        with Session(self.engine) as s, s.begin():
-            p = auth.resolve(s, token, now=self.now(), kind=API)
-            if p is None:
-                resp = WebResponse.json({"error": "authentication required"}, 401)
-                resp.headers.append(("WWW-Authenticate", 'Bearer realm="ykt"'))
-                return resp
-            m = re.fullmatch(r"/items/([0-9]{1,12})/reveal", path)
-            if m and req.method == "POST":
-                return self._reveal(req, s, p, int(m.group(1)), api=True)
-            if path == "/audit/export" and req.method == "GET":
-                if p.role != AUDITOR:
-                    return self._forbidden(req, p)
-                from gateway import audit
-
-                buf = io.StringIO()
-                n = audit.export(s, buf, "jsonl")
-                self._audit(s, actor=f"user:{p.username}", action="audit.exported", subject="audit:log",
-                            detail={"entries": n})
-                return WebResponse(200, buf.getvalue().encode("utf-8"), "application/x-ndjson; charset=utf-8")
-            if req.method != "GET":
-                return WebResponse.json({"error": "method not allowed"}, 405)
-            hit = self._match(path)
-            if hit is None:
-                return self._not_found(req, p)
-            ep, params = hit
-            if p.role not in ep.roles:
+        p = auth.resolve(s, token, now=self.now(), kind=API)
+        if p is None:
+            resp = WebResponse.json({"error": "authentication required"}, 401)
+            resp.headers.append(("WWW-Authenticate", 'Bearer realm="ykt"'))
+            return resp
+        m = re.fullmatch(r"/items/([0-9]{1,12})/reveal", path)
+        if m and req.method == "POST":
+            return self._reveal(req, s, p, int(m.group(1)), api=True)
+        if path == "/audit/export" and req.method == "GET":
+            if p.role != AUDITOR:
                 return self._forbidden(req, p)
-            try:
-                return WebResponse.json(ep.view(self._ctx(s, p, req), **params))
-            except views.NotFound:
-                return self._not_found(req, p)
+            from gateway import audit
+
+            buf = io.StringIO()
+            n = audit.export(s, buf, "jsonl")
+            self._audit(s, actor=f"user:{p.username}", action="audit.exported", subject="audit:log",
+                        detail={"entries": n})
+            return WebResponse(200, buf.getvalue().encode("utf-8"), "application/x-ndjson; charset=utf-8")
+        hit = self._match(path, req.method)
+        if hit is None:
+            if self._match(path) is not None:
+                return WebResponse.json({"error": "method not allowed"}, 405)
+            return self._not_found(req, p)
+        ep, params = hit
+        if p.role not in ep.roles:
+            return self._forbidden(req, p)
+        try:
+            return WebResponse.json(ep.view(self._ctx(s, p, req), **params), ep.status)
+        except views.NotFound:
+            raise _Refused(self._not_found(req, p)) from None
+        except views.Forbidden as e:
+            raise _Refused(self._forbidden(req, p, str(e))) from None
+        except views.BadInput as e:
+            raise _Refused(WebResponse.json(e.as_dict(), 400)) from None
 
     def _api_login(self, req: WebRequest) -> WebResponse:
         if req.method != "POST":
@@ -402,6 +443,14 @@ class ConsoleApp:
             role, scope = user.role, user.scope
         return WebResponse.json({"token": token, "expires_at": (self.now() + ttl).isoformat(timespec="seconds") + "Z",
                                  "role": role, "scope": scope})
+
+
+class _Refused(Exception):
+    """An API answer that must roll the request's transaction back."""
+
+    def __init__(self, response: WebResponse) -> None:
+        super().__init__(response.status)
+        self.response = response
 
 
 class SiteResource(Resource):

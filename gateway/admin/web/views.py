@@ -7,6 +7,11 @@ API returns as JSON, so the two never disagree. An object outside the viewer's s
 
 Personal data is always masked here; only :func:`item_reveal` decrypts it in full, and only for
 the finance bureau of the item's county, after the caller has written the audit entry.
+
+The one-card account functions (:func:`register_account` … :func:`beneficiary`) take their input
+from ``ctx.body`` (a JSON object) and leave every rule to :mod:`gateway.admin.accounts`, which also
+writes the audit entries, exactly as ``ykt accounts …`` does. Bad input raises :class:`BadInput`
+(the field and a message in Chinese and English).
 """
 
 from __future__ import annotations
@@ -42,6 +47,17 @@ class Forbidden(Exception):
     """The viewer's role may not do this."""
 
 
+class BadInput(Exception):
+    """Input that cannot be accepted: ``field`` (as the API names it, or None) and why, in Chinese and English."""
+
+    def __init__(self, field: str | None, zh: str, en: str) -> None:
+        super().__init__(en)
+        self.field, self.zh, self.en = field, zh, en
+
+    def as_dict(self) -> dict:
+        return {"error": "bad request", "field": self.field, "message_zh": self.zh, "message_en": self.en}
+
+
 @dataclass
 class Ctx:
     session: Session
@@ -51,6 +67,7 @@ class Ctx:
     now: dt.datetime
     calendar: Any = None
     query: dict | None = None  # request arguments, first value of each
+    body: dict | None = None  # the JSON object of a POST
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         return (self.query or {}).get(name, default)
@@ -243,8 +260,31 @@ def items(ctx: Ctx) -> dict:
     states = latest_states(ctx.session, [i.id for i in page])
     rows = [{"id": it.id, "batch_id": it.batch_id, "row": it.seq, "unit": it.unit_code, "bank": it.bank_id,
              "amount": yuan(it.amount_fen), "state": states.get(it.id), "state_zh": STATE_ZH.get(states.get(it.id), ""),
-             **_masked(ctx, it)} for it in page]
+             **_masked(ctx, it), "proxy_name": _proxy_name(ctx, it)} for it in page]
     return {"items": rows, "limit": PAGE}
+
+
+def _proxy_name(ctx: Ctx, it: Item, *, reveal: bool = False) -> str | None:
+    """The proxy 代领人 the item is paid through [Art. 13] (masked unless ``reveal``), or None."""
+    name = ctx.vault.read(it, "proxy_name_enc") if it.proxy_name_enc is not None else None
+    return name if reveal or name is None else mask_name(name)
+
+
+def _proxy(ctx: Ctx, it: Item, *, reveal: bool = False) -> dict | None:
+    """The proxy on an item [Art. 13]: the name from the roster, and the recorded, approved proxy of
+    :func:`gateway.admin.accounts.record_proxy` that matches it (ID, relation, approver), if any."""
+    if it.proxy_id_hash is None and it.proxy_name_enc is None:
+        return None
+    from gateway.admin.models import Beneficiary, Proxy
+
+    rec = ctx.session.scalar(sa.select(Proxy).join(Beneficiary, Beneficiary.id == Proxy.beneficiary_id)
+                             .where(Beneficiary.id_hash == it.id_hash, Proxy.proxy_id_hash == it.proxy_id_hash)
+                             .order_by(Proxy.id.desc()).limit(1)) if it.proxy_id_hash else None
+    pid = ctx.vault.read(rec, "proxy_id_number_enc") if rec is not None else None
+    return {"name": _proxy_name(ctx, it, reveal=reveal), "recorded": rec is not None,
+            "id_number": pid if reveal or pid is None else mask_id(pid),
+            "relation": rec.relation if rec else None, "approved_by": rec.approved_by if rec else None,
+            "approved_at": iso(rec.approved_at) if rec else None}
 
 
 def _item_in_scope(ctx: Ctx, item_id: int) -> tuple[Item, Batch]:
@@ -264,7 +304,7 @@ def item(ctx: Ctx, id: int) -> dict:
     return {"item": {"id": it.id, "batch_id": it.batch_id, "batch_ref": b.ref, "row": it.seq,
                      "end_to_end_id": it.end_to_end_id, "unit": it.unit_code, "bank": it.bank_id,
                      "amount": yuan(it.amount_fen), "state": events[-1]["state"] if events else None,
-                     "resubmission_of": it.resubmission_of, **_masked(ctx, it)},
+                     "resubmission_of": it.resubmission_of, **_masked(ctx, it), "proxy": _proxy(ctx, it)},
             "events": events, "masked": True, "may_reveal": ctx.principal.may_unmask_in(b.county_code)}
 
 
@@ -282,7 +322,7 @@ def item_reveal(ctx: Ctx, id: int) -> dict:
     data = item(ctx, id)
     v = ctx.vault
     data["item"].update(name=v.read(it, "name_enc"), id_number=v.read(it, "id_number_enc"),
-                        account=v.read(it, "account_enc"))
+                        account=v.read(it, "account_enc"), proxy=_proxy(ctx, it, reveal=True))
     data["masked"] = False
     return data
 
@@ -325,6 +365,7 @@ def corrections(ctx: Ctx) -> dict:
                                department_code=p.scope if p.role == DEPARTMENT else None,
                                unit_code=p.scope if p.role == UNIT else None)
     visible = _visible_item_ids(ctx, [e.item_id for e in entries])
+    proxied = {it.id: it for it in _items_with_proxy(ctx, visible)}
     rows = []
     for e in entries:
         if e.item_id not in visible:
@@ -334,10 +375,19 @@ def corrections(ctx: Ctx) -> dict:
                      "unit": e.unit_code, "bank": e.bank_id, "amount": e.amount, "state": e.state,
                      "state_zh": STATE_ZH.get(e.state, e.state), "since": iso(e.at), "reason_code": e.reason_code,
                      "reason_zh": d["reason_zh"], "reason_en": d["reason_en"], "explain": e.explain,
-                     "bank_text": e.bank_text, "name": e.name, "id_number": e.id_number, "account": e.account})
+                     "bank_text": e.bank_text, "name": e.name, "id_number": e.id_number, "account": e.account,
+                     "proxy_name": _proxy_name(ctx, proxied[e.item_id]) if e.item_id in proxied else None})
         if len(rows) >= PAGE:
             break
     return {"items": rows}
+
+
+def _items_with_proxy(ctx: Ctx, ids) -> list[Item]:
+    ids, out = list(ids), []
+    for i in range(0, len(ids), 5000):
+        out += ctx.session.scalars(sa.select(Item).where(Item.id.in_(ids[i:i + 5000]),
+                                                         Item.proxy_name_enc.is_not(None)))
+    return out
 
 
 def _visible_item_ids(ctx: Ctx, ids: list[int]) -> set[int]:
@@ -479,3 +529,209 @@ def disclosure(ctx: Ctx) -> dict:
                        "rows": [{"no": ln.no, "name": ln.name, "id_number": ln.id_number, "account": ln.account,
                                  "amount": str(ln.amount), "paid_on": ln.paid_on.isoformat()} for ln in notice.lines]}
     return {"policies": policy_list(ctx.cfg), "notices": notices, "preview": preview, "pick": list(pick)}
+
+
+# --- beneficiaries and one-card accounts [Art. 10-14] ------------------------------------------------
+
+FIELD_ZH = {"name": "姓名", "id_number": "身份证号码", "unit": "实施单位", "account": "账号", "bank": "代发银行",
+            "kind": "账户类型", "social_security_card": "社保卡金融账户", "chosen_by_beneficiary": "本人自选银行",
+            "household": "户号", "form_ref": "申报表编号", "note": "备注", "proxy_name": "代领人姓名",
+            "proxy_id_number": "代领人身份证号码", "proxy_account": "代领账号", "relation": "与本人关系",
+            "reason": "代领原因", "approved_by": "审核人"}
+
+
+def _body(ctx: Ctx) -> dict:
+    if not isinstance(ctx.body, dict):
+        raise BadInput(None, "请求体应为 JSON 对象（Content-Type: application/json）",
+                       "the request body must be a JSON object (Content-Type: application/json)")
+    return ctx.body
+
+
+def _text(ctx: Ctx, name: str, *, required: bool = True, max_len: int = 64) -> str | None:
+    v = _body(ctx).get(name)
+    zh = FIELD_ZH.get(name, name)
+    if v is None or (isinstance(v, str) and not v.strip()):
+        if required:
+            raise BadInput(name, f"缺少“{zh}”", f"{name} is required")
+        return None
+    if not isinstance(v, str):
+        raise BadInput(name, f"“{zh}”应为文本（字符串）", f"{name} must be a string")
+    if len(v) > max_len:
+        raise BadInput(name, f"“{zh}”过长（最多 {max_len} 字）", f"{name} is longer than {max_len} characters")
+    return v.strip()
+
+
+def _flag(ctx: Ctx, name: str) -> bool:
+    v = _body(ctx).get(name, False)
+    if not isinstance(v, bool):
+        raise BadInput(name, f"“{FIELD_ZH.get(name, name)}”应为 true 或 false", f"{name} must be true or false")
+    return v
+
+
+def _bank(ctx: Ctx) -> str:
+    bank = _text(ctx, "bank", max_len=32)
+    if bank not in ctx.cfg.banks:
+        raise BadInput("bank", "未知的代发银行", f"unknown bank; one of {', '.join(sorted(ctx.cfg.banks))}")
+    return bank
+
+
+def _who(ctx: Ctx) -> str:
+    return f"user:{ctx.principal.username}"
+
+
+class _Refusals:
+    """Turns :class:`gateway.admin.accounts.AccountError` into :class:`BadInput`."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, typ, e, tb):
+        from gateway.admin.accounts import AccountError
+
+        if isinstance(e, AccountError):
+            raise BadInput(e.field, e.zh or e.message, e.message) from None
+        return False
+
+
+def _units_in_scope(ctx: Ctx) -> set[str] | None:
+    """Implementation units whose beneficiaries the viewer may see (None: all): a unit its own, finance,
+    department and auditor those of their county; a bank none."""
+    p = ctx.principal
+    if p.role == UNIT:
+        return {p.scope}
+    if p.role == AUDITOR and p.scope == ALL:
+        return None
+    if p.role in (FINANCE, AUDITOR, DEPARTMENT):
+        county = p.county_of(ctx.cfg)
+        return {u.code for u in ctx.cfg.units.values() if u.county == county}
+    return set()
+
+
+def _in_scope(ctx: Ctx, unit_code: str) -> bool:
+    units = _units_in_scope(ctx)
+    return units is None or unit_code in units
+
+
+def _beneficiary_in_scope(ctx: Ctx, beneficiary_id: int):
+    from gateway.admin.models import Beneficiary
+
+    b = ctx.session.get(Beneficiary, beneficiary_id)
+    if b is None or not _in_scope(ctx, b.unit_code):
+        raise NotFound(f"beneficiary {beneficiary_id}")
+    return b
+
+
+def _account_in_scope(ctx: Ctx, account_id: int):
+    from gateway.admin.models import Account, Beneficiary
+
+    row = ctx.session.execute(sa.select(Account, Beneficiary.unit_code)
+                              .join(Beneficiary, Beneficiary.id == Account.beneficiary_id)
+                              .where(Account.id == account_id)).first()
+    if row is None or not _in_scope(ctx, row[1]):
+        raise NotFound(f"account {account_id}")
+    return row[0]
+
+
+def _beneficiary_dict(v) -> dict:
+    return {"beneficiary_id": v.beneficiary_id, "name": v.name, "id_number": v.id_number, "unit": v.unit_code,
+            "registered_by": v.registered_by, "registered_at": iso(v.registered_at), "masked": True,
+            "accounts": [{"id": a.account_id, "kind": a.kind, "bank": a.bank_id, "account": a.account,
+                          "social_security_card": a.social_security_card, "state": a.state,
+                          "replaces_account_id": a.replaces_account_id,
+                          "history": [{"step": k, "by": by, "role": role, "at": iso(at), "note": note}
+                                      for k, by, role, at, note in a.history]} for a in v.accounts],
+            "proxies": [{**p, "approved_at": iso(p["approved_at"])} for p in v.proxies]}
+
+
+def beneficiary(ctx: Ctx, id: int) -> dict:
+    """A beneficiary, every account (superseded ones too) with who and when, and the proxies; masked."""
+    from gateway.admin import accounts
+
+    return _beneficiary_dict(accounts.beneficiary_view(ctx.session, ctx.vault, _beneficiary_in_scope(ctx, id)))
+
+
+def beneficiary_lookup(ctx: Ctx) -> dict:
+    """:func:`beneficiary` found by resident ID number (given in the body, never in a URL or a log)."""
+    from gateway.admin import accounts
+
+    with _Refusals():
+        b = accounts.find_beneficiary(ctx.session, ctx.vault, _text(ctx, "id_number", max_len=18))
+    if b is None or not _in_scope(ctx, b.unit_code):
+        raise NotFound("beneficiary")
+    return _beneficiary_dict(accounts.beneficiary_view(ctx.session, ctx.vault, b))
+
+
+def register_account(ctx: Ctx) -> dict:
+    """An implementation unit registers a self-declared account for its own unit [Art. 10-11]."""
+    from gateway.admin import accounts
+
+    unit = _text(ctx, "unit", required=False, max_len=32) or ctx.principal.scope
+    if unit != ctx.principal.scope:
+        raise Forbidden("只能为本单位登记 an implementation unit registers accounts for its own unit only")
+    with _Refusals():
+        a = accounts.register(ctx.session, ctx.vault, now=ctx.now, name=_text(ctx, "name", max_len=30),
+                              id_number=_text(ctx, "id_number", max_len=18), unit_code=unit,
+                              account=_text(ctx, "account", max_len=40), bank_id=_bank(ctx),
+                              kind=_text(ctx, "kind", required=False, max_len=16) or "card",
+                              social_security_card=_flag(ctx, "social_security_card"),
+                              bank_chosen_by_beneficiary=_flag(ctx, "chosen_by_beneficiary"), recorded_by=_who(ctx),
+                              household=_text(ctx, "household", required=False),
+                              declaration_ref=_text(ctx, "form_ref", required=False))
+    return {"beneficiary_id": a.beneficiary_id, "account_id": a.id, "state": "active"}
+
+
+def change_account(ctx: Ctx, id: int) -> dict:
+    """The beneficiary re-declares a new account; the unit records it (``declared``) [Art. 14]."""
+    from gateway.admin import accounts
+
+    b = _beneficiary_in_scope(ctx, id)
+    with _Refusals():
+        a = accounts.change(ctx.session, ctx.vault, now=ctx.now, id_number=ctx.vault.read(b, "id_number_enc"),
+                            account=_text(ctx, "account", max_len=40), bank_id=_bank(ctx),
+                            kind=_text(ctx, "kind", required=False, max_len=16) or "card",
+                            social_security_card=_flag(ctx, "social_security_card"),
+                            bank_chosen_by_beneficiary=_flag(ctx, "chosen_by_beneficiary"), recorded_by=_who(ctx),
+                            declaration_ref=_text(ctx, "form_ref", required=False))
+    return {"beneficiary_id": b.id, "account_id": a.id, "state": "declared",
+            "replaces_account_id": a.replaces_account_id}
+
+
+def approve_account(ctx: Ctx, id: int) -> dict:
+    """The implementation unit approves a declared change of account [Art. 14]."""
+    from gateway.admin import accounts
+
+    _account_in_scope(ctx, id)
+    with _Refusals():
+        accounts.approve(ctx.session, now=ctx.now, account_id=id, by=_who(ctx),
+                         note=_text(ctx, "note", required=False, max_len=500))
+    return {"account_id": id, "state": "approved"}
+
+
+def confirm_account(ctx: Ctx, id: int) -> dict:
+    """County finance confirms an approved change; the old account is superseded, never deleted [Art. 14]."""
+    from gateway.admin import accounts
+
+    _account_in_scope(ctx, id)
+    with _Refusals():
+        a = accounts.confirm(ctx.session, now=ctx.now, account_id=id, by=_who(ctx),
+                             note=_text(ctx, "note", required=False, max_len=500))
+    return {"account_id": id, "state": "active", "replaces_account_id": a.replaces_account_id}
+
+
+def record_proxy(ctx: Ctx, id: int) -> dict:
+    """Proxy collection 代领 [Art. 13]: recorded by the caller, approved by the person named in
+    ``approved_by`` (not the caller: :func:`gateway.admin.accounts.record_proxy` refuses that)."""
+    from gateway.admin import accounts
+
+    b = _beneficiary_in_scope(ctx, id)
+    approver = _text(ctx, "approved_by")
+    if approver == ctx.principal.username:
+        approver = _who(ctx)  # the caller by their user name is still the caller
+    with _Refusals():
+        p = accounts.record_proxy(ctx.session, ctx.vault, now=ctx.now, id_number=ctx.vault.read(b, "id_number_enc"),
+                                  proxy_name=_text(ctx, "proxy_name", max_len=30),
+                                  proxy_id_number=_text(ctx, "proxy_id_number", max_len=18),
+                                  relation=_text(ctx, "relation", max_len=32), reason=_text(ctx, "reason", max_len=500),
+                                  recorded_by=_who(ctx), approved_by=approver,
+                                  proxy_account=_text(ctx, "proxy_account", required=False, max_len=40))
+    return {"beneficiary_id": b.id, "proxy_id": p.id}
