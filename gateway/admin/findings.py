@@ -4,7 +4,8 @@ and the decisions a person takes on review findings.
 A ``review`` finding holds an item until a person *clears* it (may be paid) or *confirms* it (the
 problem is real). Each decision is a new row of ``finding_decisions`` (who, when, decision, note);
 the latest one counts and earlier ones stay. A ``reject`` finding cannot be cleared: the item is
-corrected in a new batch [Art. 16].
+corrected in a new batch [Art. 16]. An item paid through a proxy 代领人 shows the proxy [Art. 13]:
+the name masked when a :class:`PiiVault` is given, else only that it is paid by proxy.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from gateway import audit
 from gateway.admin.models import FindingDecision
 from gateway.db.models import Batch, Finding, Item
 from gateway.errors import YktError
+from gateway.privacy import PiiVault, mask_name
 from gateway.validation.model import REVIEW
 
 CLEARED, CONFIRMED = "cleared", "confirmed"
@@ -46,6 +48,7 @@ class FindingView:
     decided_by: str | None
     decided_at: dt.datetime | None
     note: str | None
+    proxy: str | None = None  # the item's proxy 代领人, masked [Art. 13]
 
 
 def decide(session: Session, *, finding_id: int, decision: str, by: str, now: dt.datetime,
@@ -103,9 +106,15 @@ def release_if_decided(session: Session, item_id: int, *, by: str, now: dt.datet
     return state
 
 
-def batch_findings(session: Session, batch_id: int) -> list[FindingView]:
-    """Every finding of the batch, by row, with the latest decision on each."""
-    rows = session.execute(select(Finding, Item.seq).outerjoin(Item, Item.id == Finding.item_id)
+def _proxy(item: Item | None, vault: PiiVault | None) -> str | None:
+    if item is None or item.proxy_name_enc is None:
+        return None
+    return mask_name(vault.read(item, "proxy_name_enc")) if vault is not None else "代领 by proxy"
+
+
+def batch_findings(session: Session, batch_id: int, vault: PiiVault | None = None) -> list[FindingView]:
+    """Every finding of the batch, by row, with the latest decision on each (and the item's proxy)."""
+    rows = session.execute(select(Finding, Item).outerjoin(Item, Item.id == Finding.item_id)
                            .where(Finding.batch_id == batch_id).order_by(Item.seq, Finding.id)).all()
     latest: dict[int, FindingDecision] = {}
     ids = [f.id for f, _ in rows]
@@ -114,31 +123,33 @@ def batch_findings(session: Session, batch_id: int) -> list[FindingView]:
                                  .order_by(FindingDecision.id)):
             latest[d.finding_id] = d
     out = []
-    for f, seq in rows:
+    for f, it in rows:
         d = latest.get(f.id)
-        out.append(FindingView(f.id, seq, f.code, f.severity, f.message_zh, f.message_en,
+        out.append(FindingView(f.id, it.seq if it else None, f.code, f.severity, f.message_zh, f.message_en,
                                json.loads(f.evidence) if f.evidence else {}, d.decision if d else None,
-                               d.by if d else None, d.at if d else None, d.note if d else None))
+                               d.by if d else None, d.at if d else None, d.note if d else None,
+                               _proxy(it, vault)))
     return out
 
 
 HEADERS = ("行号 Row", "代码 Code", "严重程度 Severity", "说明", "Message", "证据 Evidence", "处理 Decision",
-           "处理人 By", "处理时间 At", "备注 Note")
+           "处理人 By", "处理时间 At", "备注 Note", "代领人 Proxy")
 
 
 def _cells(v: FindingView) -> list:
     return [v.seq, v.code, f"{SEVERITY_ZH.get(v.severity, v.severity)} {v.severity}", v.message_zh, v.message_en,
             json.dumps(v.evidence, ensure_ascii=False), f"{DECISION_ZH[v.decision]} {v.decision or 'open'}",
-            v.decided_by or "", v.decided_at.isoformat(sep=" ", timespec="seconds") if v.decided_at else "", v.note or ""]
+            v.decided_by or "", v.decided_at.isoformat(sep=" ", timespec="seconds") if v.decided_at else "", v.note or "",
+            v.proxy or ""]
 
 
-def write_xlsx(session: Session, batch_id: int, out: Path | str | BinaryIO) -> int:
+def write_xlsx(session: Session, batch_id: int, out: Path | str | BinaryIO, vault: PiiVault | None = None) -> int:
     """The batch's findings as an Excel workbook (one sheet, a header row); returns the row count."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
     batch = session.get(Batch, batch_id)
-    views = batch_findings(session, batch_id)
+    views = batch_findings(session, batch_id, vault)
     wb = Workbook(write_only=False)
     ws = wb.active
     ws.title = "验证结果 Findings"
@@ -149,7 +160,7 @@ def write_xlsx(session: Session, batch_id: int, out: Path | str | BinaryIO) -> i
         c.font = Font(bold=True)
     for v in views:
         ws.append(_cells(v))
-    for col, width in zip("ABCDEFGHIJ", (8, 24, 14, 50, 50, 40, 22, 14, 20, 30)):
+    for col, width in zip("ABCDEFGHIJK", (8, 24, 14, 50, 50, 40, 22, 14, 20, 30, 14)):
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A3"
     wb.save(out)
@@ -169,12 +180,12 @@ _HTML = """<!doctype html>
 """
 
 
-def render_html(session: Session, batch_id: int) -> str:
+def render_html(session: Session, batch_id: int, vault: PiiVault | None = None) -> str:
     """The batch's findings as a self-contained HTML page (everything escaped)."""
     from jinja2 import Environment
 
     batch = session.get(Batch, batch_id)
-    views = batch_findings(session, batch_id)
+    views = batch_findings(session, batch_id, vault)
     env = Environment(autoescape=True)
     return env.from_string(_HTML).render(
         batch=batch, views=views, headers=HEADERS, rows=[(v.severity, _cells(v)) for v in views],

@@ -26,14 +26,14 @@ def report_cmd(ctx, batch_id, xlsx, html):
 
     if not xlsx and not html:
         raise click.UsageError("give --xlsx FILE and/or --html FILE")
-    with admin_session(ctx) as (s, _v):
+    with admin_session(ctx) as (s, vault):
         if s.get(Batch, batch_id) is None:
             raise click.BadParameter(f"no batch {batch_id}", param_hint="BATCH_ID")
         n = 0
         if xlsx:
-            n = findings.write_xlsx(s, batch_id, xlsx)
+            n = findings.write_xlsx(s, batch_id, xlsx, vault)
         if html:
-            text = findings.render_html(s, batch_id)
+            text = findings.render_html(s, batch_id, vault)
             html.write_text(text, encoding="utf-8")
             n = len(findings.batch_findings(s, batch_id))
     ctx.emit(f"{n} findings written" + "".join(f" to {p}" for p in (xlsx, html) if p), {"findings": n})
@@ -50,6 +50,7 @@ def decide_cmd(ctx, finding_id, decision, by, note):
     from gateway.admin import findings
 
     with admin_session(ctx) as (s, _v):
-        d = findings.decide(s, finding_id=finding_id, decision=decision, by=by, note=note, now=_now())
-    ctx.emit(f"finding {finding_id}: {decision} by {by}", {"decision_id": d.id, "finding_id": finding_id,
+        decision_id = findings.decide(s, finding_id=finding_id, decision=decision, by=by, note=note, now=_now()).id
+    # the id is read inside the session: after the commit the row is expired and detached
+    ctx.emit(f"finding {finding_id}: {decision} by {by}", {"decision_id": decision_id, "finding_id": finding_id,
                                                           "decision": decision})

@@ -128,3 +128,29 @@ def test_proxy_recorded_and_approved(session, vault):
     p = accounts.show(session, vault, idn).proxies[0]
     assert p["proxy_name"] == "李*" and p["proxy_id"].startswith("500236") and "*" in p["proxy_id"]
     assert p["approved_by"] == "c2"
+
+
+def test_cli_accounts_proxy(db_url, monkeypatch):
+    """Art. 13 代领 through `ykt accounts proxy`: recorder and approver must be two people; the proxy
+    then shows, masked, in `ykt accounts show`."""
+    from click.testing import CliRunner
+
+    from gateway.cli.main import cli
+    from gateway.privacy import PiiVault
+
+    monkeypatch.setenv("YKT_PII_KEY", PiiVault.new_key_line("cli"))
+    run = CliRunner().invoke
+    base = ["--db", db_url]
+    idn, proxy = rid("500236", "19360101"), rid("500236", "19650101")
+    r = run(cli, base + ["accounts", "register", "--name", "李老汉", "--id", idn, "--unit", "500236101",
+                         "--account", card(), "--bank", "cqrcb-fj", "--chosen-by-beneficiary", "--by", "刘会计"])
+    assert r.exit_code == 0, r.output
+    args = ["accounts", "proxy", "--id", idn, "--proxy-name", "李大明", "--proxy-id", proxy, "--relation", "子女",
+            "--reason", "行动不便", "--by", "刘会计"]
+    r = run(cli, base + args + ["--approved-by", "刘会计"])
+    assert r.exit_code == 1 and "录入人以外" in r.output and "Traceback" not in r.output
+    r = run(cli, base + ["--json"] + args + ["--approved-by", "王镇长"])
+    assert r.exit_code == 0, r.output
+    r = run(cli, base + ["accounts", "show", "--id", idn])
+    assert r.exit_code == 0 and "proxy 代领: 李*明" in r.output and "approved by 王镇长" in r.output
+    assert proxy not in r.output and "李大明" not in r.output

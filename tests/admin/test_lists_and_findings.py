@@ -148,3 +148,77 @@ def test_cli_register_change_approve_confirm_show_and_lists(db_url, tmp_path, mo
     bad = write_csv(tmp_path / "bad.csv", ["姓名", "身份证号码"], [["黄科员", "12345"]])
     r = run(cli, base + ["lists", "import", "public-employees", str(bad), "--by", "x"])
     assert r.exit_code == 1 and "row 2" in r.output and "nothing imported" in r.output
+
+
+def test_findings_export_shows_the_proxy_masked(session, vault, cfg, tmp_path):
+    """Art. 13: an item paid through a proxy shows the proxy 代领人 in the department's findings (XLSX
+    and HTML), masked; without the key only that it is paid by proxy."""
+    from gateway.intake.submit import submit_roster
+    from tests.support.rosters import HEADER, csv_bytes
+
+    def valid(cands, **kw):
+        for c in cands:
+            yield c, []
+
+    roster = csv_bytes([["李老汉", rid(), card(), "icbc-cq", "300.00", "500236101", "李大明", rid("500236", "19700101")],
+                        ["王芳", rid(), card(), "icbc-cq", "300.00", "500236101", "", ""]],
+                       HEADER + ["代领人姓名", "代领人身份证号"])
+    bid = submit_roster(session, cfg, vault, data=roster, source_name="p.csv", policy_code="GDDL", period="2026-12",
+                        submitted_by="clerk", now=NOW, validator=valid).batch_id
+    items = session.execute(sa.text("select id from items where batch_id = :b order by seq"), {"b": bid}).scalars().all()
+    session.execute(sa.insert(Finding), [dict(batch_id=bid, item_id=i, code="SHARED_ACCOUNT", severity="review",
+                                              message_zh="x", message_en="x", evidence="{}", at=NOW) for i in items])
+    assert findings.write_xlsx(session, bid, tmp_path / "f.xlsx", vault) == 2
+    ws = openpyxl.load_workbook(tmp_path / "f.xlsx").active
+    assert ws["K2"].value == "代领人 Proxy" and (ws["K3"].value, ws["K4"].value) == ("李*明", None)
+    html = findings.render_html(session, bid, vault)
+    assert "李*明" in html and "李大明" not in html
+    assert [v.proxy for v in findings.batch_findings(session, bid)] == ["代领 by proxy", None]
+
+
+def test_finding_decisions_cannot_be_updated_or_deleted(engine, vault):
+    """Art. 18: a decision on a review finding is kept forever (a new decision is a new row); the
+    database itself refuses UPDATE and DELETE on finding_decisions (migration 0002)."""
+    from sqlalchemy.exc import DBAPIError, IntegrityError
+    from sqlalchemy.orm import Session
+
+    from gateway.admin.models import FindingDecision
+
+    with Session(engine) as s, s.begin():
+        _bid, (review, _reject) = _batch_with_findings(s, vault)
+        findings.decide(s, finding_id=review, decision="confirmed", by="民政局-钱", now=NOW, note="银行维护")
+    for stmt in (sa.update(FindingDecision).values(decision="cleared"), sa.delete(FindingDecision)):
+        with Session(engine) as s:
+            with pytest.raises((IntegrityError, DBAPIError)):
+                s.execute(stmt)
+                s.commit()
+    with Session(engine) as s:
+        assert s.execute(sa.select(FindingDecision.decision)).scalars().all() == ["confirmed"]
+
+
+def test_cli_findings_decide(db_url, monkeypatch):
+    """Art. 18: `ykt findings decide` records who cleared or confirmed a review finding, refuses a
+    reject finding and a clearing without a note, in plain words, and writes the audit trail."""
+    from sqlalchemy.orm import Session
+
+    from gateway.db import make_engine
+
+    line = PiiVault.new_key_line("cli")
+    monkeypatch.setenv("YKT_PII_KEY", line)
+    engine = make_engine(db_url)
+    with Session(engine) as s, s.begin():
+        _bid, (review, reject) = _batch_with_findings(s, PiiVault.from_text(line))
+    run = CliRunner().invoke
+    base = ["--db", db_url]
+    r = run(cli, base + ["findings", "decide", str(reject), "cleared", "--by", "民政局-钱", "--note", "x"])
+    assert r.exit_code == 1 and "拒绝" in r.output and "Art. 16" in r.output and "Traceback" not in r.output
+    r = run(cli, base + ["findings", "decide", str(review), "cleared", "--by", "民政局-钱"])
+    assert r.exit_code == 1 and "放行须注明核实情况" in r.output
+    r = run(cli, base + ["--json", "findings", "decide", str(review), "confirmed", "--by", "民政局-钱", "--note", "银行维护"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["decision"] == "confirmed"
+    with Session(engine) as s:
+        assert s.execute(sa.text("select decision, by from finding_decisions")).all() == [("confirmed", "民政局-钱")]
+        assert s.execute(sa.text("select actor, subject from audit_log where action = 'finding.confirmed'")).all() == [
+            ("民政局-钱", f"finding:{review}")]
+    engine.dispose()
