@@ -285,7 +285,9 @@ def _summarise(result: DemoResult, engine, cfg, vault, world: SimulatedWorld, wo
             result.rows.append({"batch": b.ref, "policy": b.policy_code, "items": b.item_count, **{
                 k: getattr(p, k).count for k in ("rejected_by_validation", "held_for_review", "sent", "settled",
                                                  "rejected", "returned", "outstanding")},
-                "amount_settled": f"{p.settled.fen / 100:,.2f}", "balances": p.balances})
+                "amount_settled": f"{p.settled.fen / 100:,.2f}", "balances": p.balances,
+                "fen": {k: getattr(p, k).fen for k in ("rejected_by_validation", "held_for_review", "sent", "settled",
+                                                       "rejected", "returned", "outstanding")}})
             result.ok &= p.balances
             xlsx = reports / f"findings-{b.ref}.xlsx"
             findings_mod.write_xlsx(s, b.id, xlsx)
