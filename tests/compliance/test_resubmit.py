@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from compliance_support import CAL, china, dispatch, fund, item_ids, passing, rejecting, report, submit
-from gateway.db.models import Batch, Item, ItemEvent, OutboundFileItem
+from gateway.db.models import Batch, Item, ItemEvent, OutboundFile, OutboundFileItem
+from gateway.dispatch.outbox import mark_delivered
 from gateway.dispatch.plan import plan_files
 from gateway.intake.roster import RosterRejected
 from reconciliation.corrections import FeedbackExport, correction_queue, feedback_export, informed_on
@@ -166,3 +167,58 @@ def test_feedback_export_per_department_and_unit(engine, cfg, vault):
         assert s.scalar(sa.select(sa.func.count()).select_from(FeedbackExport)) == 2
         last = s.scalars(sa.select(ItemEvent.id).where(ItemEvent.item_id == ids[0]).order_by(ItemEvent.id.desc())).first()
         assert informed_on(s, [last])[last] == T0
+
+
+def link(engine, file_id, item_id, seq=99):
+    """A crafted request: put an item into a payment file with raw SQL, past every check of the planner."""
+    with Session(engine) as s, s.begin():
+        s.execute(sa.text("INSERT INTO outbound_file_items (file_id, seq_in_file, item_id) VALUES (:f, :q, :i)"),
+                  {"f": file_id, "q": seq, "i": item_id})
+
+
+def test_a_crafted_file_link_cannot_pay_a_resubmitted_original_again(engine, cfg, vault):
+    """Art. 22: once resubmitted, an original (rejected by the bank, or by validation and so never in any file) cannot
+    be slipped into the correction's payment file by a raw INSERT: the database refuses it, and only the
+    corrections are sent."""
+    b, ids, body = failed_batch(engine, cfg, vault)
+    r = resubmit(engine, cfg, vault, b, corrections(body[:2], [e2e(engine, ids[0]), e2e(engine, ids[1])]))
+    later = T0 + dt.timedelta(days=1)
+    with Session(engine) as s, s.begin():
+        [planned] = plan_files(s, cfg, now=later, calendar=CAL)  # the corrections' file, not rendered yet
+    for n, original in enumerate((ids[1], ids[0]), 90):
+        with pytest.raises(IntegrityError):
+            link(engine, planned.file_id, original, seq=n)
+    with Session(engine) as s, s.begin():
+        s.execute(sa.update(OutboundFile).where(OutboundFile.id == planned.file_id).values(state="ready"))
+        mark_delivered(s, planned.file_id, now=later)
+    with Session(engine) as s:
+        carried = set(s.scalars(sa.select(OutboundFileItem.item_id).where(OutboundFileItem.file_id == planned.file_id)))
+        sent = set(s.scalars(sa.select(ItemEvent.item_id).where(ItemEvent.state == "sent", ItemEvent.at == later)))
+    assert carried == sent == set(r.links)
+
+
+def test_a_returned_item_is_resubmitted_and_paid_once(engine, cfg, vault):
+    """Art. 22: a payment credited and then returned (退汇, e.g. cross-bank) goes back to the department, is corrected
+    as a new linked item, validated again and paid; the person is paid once in the end, and the original can
+    neither be resubmitted again nor put into another file."""
+    b, ids, body = failed_batch(engine, cfg, vault)
+    report(engine, [ids[2]], "returned", received=T0 + dt.timedelta(hours=5), bank_date=T0.date(), reason="AC04")
+    with Session(engine) as s:
+        assert ids[2] in [e.item_id for e in correction_queue(s, cfg, vault, batch_id=b)]
+    fixed = [body[2][:2] + ["62170009999999998"] + body[2][3:]]
+    r = resubmit(engine, cfg, vault, b, corrections(fixed, [e2e(engine, ids[2])]), validator=rejecting(set()))
+    [(new, original)] = r.links.items()
+    assert original == ids[2] and r.submission.validated == 1
+    files = dispatch(engine, cfg, now=T0 + dt.timedelta(days=1))
+    with pytest.raises(IntegrityError):
+        link(engine, files[0], ids[2])
+    report(engine, [new], "settled", received=T0 + dt.timedelta(days=2))
+    with Session(engine) as s:
+        person = s.scalar(sa.select(Item.id_hash).where(Item.id == ids[2]))
+        mine = s.scalars(sa.select(Item.id).where(Item.id_hash == person)).all()
+        from reconciliation.apply import latest_states
+        assert sorted(latest_states(s, mine).items()) == sorted({ids[2]: "returned", new: "settled"}.items())
+        assert s.scalar(sa.select(sa.func.count()).select_from(OutboundFileItem)
+                        .where(OutboundFileItem.item_id.in_(mine))) == 2  # one file each, ever
+    with pytest.raises(ResubmissionRefused, match="already resubmitted"):
+        resubmit(engine, cfg, vault, b, corrections(fixed, [e2e(engine, ids[2])]))
