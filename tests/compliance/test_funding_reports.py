@@ -3,6 +3,7 @@ the ``ykt funding / recon / report / emergency`` commands."""
 
 import datetime as dt
 import json
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from compliance_support import CAL, KEY_LINE, china, dispatch, fund, item_ids, r
 from gateway.cli.main import cli
 from gateway.db.models import Batch, Funding
 from gateway.funding import FundingRejected, import_funding
-from reconciliation.compliance import compliance_report, write_report
+from reconciliation.compliance import compliance_report, group_rows, svg_ageing, svg_trend, write_report
 from reconciliation.emergency import EmergencyRefused, emergency_payments, record_emergency
 from tests.support.rosters import resident_id
 
@@ -144,3 +145,74 @@ def test_cli_commands(engine, db_url, cfg, vault, tmp_path, monkeypatch):
         c.execute(sa.text("UPDATE batches SET total_fen = total_fen + 1 WHERE id = :b"), {"b": b})
     r = run("recon", "batch", str(b))
     assert r.exit_code == 1 and "DOES NOT BALANCE" in r.output
+
+
+def test_compliance_report_content(engine, cfg, vault):
+    """Art. 20-21, 36-37: a constructed week (2026-11-02 is a Monday; no holiday that week), seen on Friday 11-06
+    at noon. Credit is due 1 working day after data and funds; results 3 working days after the credit (or after
+    the credit due date, if earlier). Every number below is worked out in the comments from those two rules."""
+    def batch(n, bank, day):
+        return submit(engine, cfg, vault, n=n, bank=bank, now=china(2026, 11, day, 9))
+    # Tuesday 11-03, 10:00: A (ICBC, 4 items) and C (rural bank, 2) delivered and funded: credit due Wed 11-04
+    a, c = batch(4, "icbc-cq", 3), batch(2, "cqrcb-fj", 3)
+    dispatch(engine, cfg, now=china(2026, 11, 3, 10))
+    fund(engine, batch_id=a, at=china(2026, 11, 3, 10))
+    fund(engine, batch_id=c, bank="cqrcb-fj", at=china(2026, 11, 3, 10))
+    # Wednesday 11-04: B (ICBC, 2) delivered and funded: credit due Thu 11-05
+    b = batch(2, "icbc-cq", 4)
+    dispatch(engine, cfg, now=china(2026, 11, 4, 10))
+    fund(engine, batch_id=b, at=china(2026, 11, 4, 10))
+    # Friday 11-06: D (ICBC, 1) delivered and funded: credit due Mon 11-09; E (ICBC, 1) delivered, never funded
+    d, e = batch(1, "icbc-cq", 6), batch(1, "icbc-cq", 6)
+    dispatch(engine, cfg, now=china(2026, 11, 6, 10))
+    fund(engine, batch_id=d, at=china(2026, 11, 6, 10))
+    A, B, C = item_ids(engine, a), item_ids(engine, b), item_ids(engine, c)
+    report(engine, A[:2], "settled", received=china(2026, 11, 4, 17), bank_date=dt.date(2026, 11, 4))  # met, met
+    report(engine, A[2:3], "settled", received=china(2026, 11, 5, 17), bank_date=dt.date(2026, 11, 5))  # late, met
+    # A[3]: no answer: credit late (due 11-04); results due 11-04 + 3 = Mon 11-09, the next working day: at risk
+    report(engine, B, "settled", received=china(2026, 11, 5, 17), bank_date=dt.date(2026, 11, 5))  # met, met
+    report(engine, C[:1], "rejected_by_bank", received=china(2026, 11, 4, 17), bank="cqrcb-fj",
+           reason="AC04")  # credit not applicable; results met
+    report(engine, C[1:], "settled", received=china(2026, 11, 5, 17), bank_date=dt.date(2026, 11, 5),
+           bank="cqrcb-fj")  # late, met
+    # D: credit due Mon 11-09 (at risk); results due 11-12 (outstanding). E: both awaiting funds.
+    with Session(engine) as s:
+        rep = compliance_report(s, cfg, CAL, vault, date_from=dt.date(2026, 11, 1), date_to=dt.date(2026, 11, 30),
+                                now=china(2026, 11, 6, 12))
+    keys = ("met", "late", "at_risk", "outstanding", "awaiting_funds", "not_applicable")
+
+    def counts(dim, key, kind):
+        return tuple(rep.groups[dim][key].counts[kind][k] for k in keys)
+    assert counts("bank", "icbc-cq", "credit") == (4, 2, 1, 0, 1, 0)  # A0 A1 B0 B1 | A2 A3 | D | E
+    assert counts("bank", "icbc-cq", "results") == (5, 0, 1, 1, 1, 0)  # A0 A1 A2 B0 B1 | A3 | D | E
+    assert counts("bank", "cqrcb-fj", "credit") == (0, 1, 0, 0, 0, 1)  # C1 | C0 rejected
+    assert counts("bank", "cqrcb-fj", "results") == (2, 0, 0, 0, 0, 0)
+    refs = {x: batch_ref(engine, x) for x in (a, b, c, d, e)}
+    assert counts("batch", refs[a], "credit") == (2, 2, 0, 0, 0, 0)
+    assert counts("batch", refs[a], "results") == (3, 0, 1, 0, 0, 0)
+    assert counts("batch", refs[d], "credit") == (0, 0, 1, 0, 0, 0)
+    assert counts("batch", refs[d], "results") == (0, 0, 0, 1, 0, 0)
+    assert counts("batch", refs[e], "credit") == (0, 0, 0, 0, 1, 0)
+    for dim, key in (("county", "500236"), ("policy", "GDDL")):  # one county, one policy: the sum of the banks
+        assert counts(dim, key, "credit") == (4, 3, 1, 0, 1, 1) and counts(dim, key, "results") == (7, 0, 1, 1, 1, 0)
+        assert rep.groups[dim][key].items == 10
+    icbc_row = next(r for r in group_rows(rep, "bank") if r[0] == "icbc-cq")
+    assert icbc_row[2] == 8 and icbc_row[4:10] == [4, 2, 1, 0, 1, 0] and icbc_row[10] == "66.7%"  # 4 / (4 + 2)
+
+    # the on-time rate per bank over time: one point per delivery day with a judged credit, at the right height
+    svg = svg_trend(rep)
+    lines = [[tuple(map(float, p.split(","))) for p in pts.split()] for pts in re.findall(r'points="([^"]+)"', svg)]
+    top, h = 16, 260 - 16 - 40  # the chart's margins (svg_trend's defaults)
+    rates = [[round(1 - (y - top) / h, 3) for _, y in line] for line in lines]
+    assert rates == [[0.0], [0.5, 1.0]]  # banks in order: cqrcb-fj 11-03 (0 of 1); icbc-cq 11-03 (2 of 4), 11-04
+    (c_x, _), = lines[0]
+    (i_x1, _), (i_x2, _) = lines[1]
+    assert c_x == i_x1 < i_x2  # same day, same x; the second day to its right
+    assert rep.trend["icbc-cq"][dt.date(2026, 11, 6)].on_time_rate("credit") is None  # nothing judged yet: no point
+
+    # ageing of open items, in working days since each item's clock started
+    assert rep.ageing["2-3"] == {"counting": 1, "awaiting_funds": 0}  # A3: clock from Tue 11-03, 3 working days
+    assert rep.ageing["0-1"] == {"counting": 1, "awaiting_funds": 1}  # D (clock from today) and E (no funds)
+    assert sum(v["counting"] + v["awaiting_funds"] for v in rep.ageing.values()) == 3
+    bars = dict((label, int(n)) for n, label in re.findall(r'>(\d+)</text><text[^>]*>([^<]+)</text>', svg_ageing(rep)))
+    assert bars == {"0-1": 2, "2-3": 1, "4-5": 0, "6-10": 0, ">10": 0}  # the chart shows the same buckets
