@@ -12,6 +12,9 @@ Directory of one bank (``root``)::
     outbox/                 reports ready for the gateway (+ detached signatures)
     outbox/archive/         reports the gateway has taken (renamed there by SFTP, or acknowledged over HTTPS)
     state/                  the bank's own: staged reports, decisions, ledger, counters (not served)
+    state/credits.csv       the ledger: one line per money movement (see :meth:`BankCore.credits`)
+    state/uploads.jsonl     the upload log: one line per completed upload, repeats included
+                            (see :class:`Upload`)
 
 How a file is processed (all of it before anything is credited, memory flat in the file size):
 
@@ -39,7 +42,7 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, NamedTuple
 
 from formats.errors import ControlTotalMismatch, FormatError, InboundFormatError, SignatureError
 from formats.flatfile import layout_from_mapping, open_flat, write_results
@@ -101,6 +104,42 @@ class Intake:
     receipt: Receipt
     repeat: bool = False
     replay: bool = False
+
+
+#: what a completed upload came to, in the upload log
+UPLOAD_OUTCOMES = ("accepted", "repeat", "refused")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One completed upload (an SFTP rename to the final name, or a whole HTTPS ``PUT`` body), as the
+    bank logs it in ``state/uploads.jsonl``: every one, also those that changed nothing.
+
+    ``outcome``: ``accepted`` (taken and processed), ``repeat`` (the same bytes as a file taken
+    before: a no-op, the earlier receipt answers) or ``refused`` (a replay or another whole-file
+    refusal; ``reason_code`` says which). ``at`` is the bank's time (ISO 8601, UTC+8).
+    """
+
+    at: str
+    name: str
+    sha256: str
+    msg_id: str
+    outcome: str
+    reason_code: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+
+
+class Credit(NamedTuple):
+    """One line of the ledger ``state/credits.csv``: a payment credited, or returned."""
+
+    booking_date: str
+    msg_id: str
+    end_to_end_id: str
+    account: str
+    amount: Decimal
+    kind: str  # "credit" | "return"
 
 
 @dataclass
@@ -188,6 +227,7 @@ class BankCore:
             (self.root / d).mkdir(parents=True, exist_ok=True)
         self.inbox, self.outbox = self.root / "inbox", self.root / "outbox"
         self.receipts: dict[str, Receipt] = {}
+        self.uploads: list[Upload] = []  # the upload log, oldest first (also in state/uploads.jsonl)
         self.msg_ids: dict[str, str] = {}  # MsgId -> name of the accepted file
         self.pending: list[tuple[float, int, str]] = []  # (due seconds, order, report name)
         self.ledger = Ledger()
@@ -212,6 +252,10 @@ class BankCore:
         return self.root / "state" / "state.json"
 
     def _load_state(self) -> None:
+        log = self._uploads_path()
+        if log.exists():
+            with open(log, encoding="utf-8") as f:
+                self.uploads = [Upload(**json.loads(line)) for line in f if line.strip()]
         p = self._state_path()
         if not p.exists():
             return
@@ -227,6 +271,27 @@ class BankCore:
             r["reports"] = tuple(r.get("reports", ()))
             if f.name == r["name"] + ".json":
                 self.receipts[r["name"]] = Receipt(**r)
+
+    def _uploads_path(self) -> Path:
+        return self.root / "state" / "uploads.jsonl"
+
+    def _log_upload(self, name: str, msg_id: str, sha: str, now: dt.datetime, intake: "Intake") -> None:
+        outcome = "repeat" if intake.repeat else intake.receipt.status
+        entry = Upload(now.isoformat(), name, sha, msg_id, outcome,
+                       intake.receipt.reason_code if outcome == "refused" else None)
+        with open(self._uploads_path(), "a", encoding="utf-8", newline="\n") as f:
+            f.write(entry.to_json() + "\n")
+        self.uploads.append(entry)
+
+    def credits(self) -> Iterator[Credit]:
+        """Every line of the ledger (``state/credits.csv``), oldest first: what was credited and returned."""
+        p = self.root / "state" / "credits.csv"
+        if not p.exists():
+            return
+        with open(p, encoding="utf-8", newline="\n") as f:
+            for line in f:
+                day, msg_id, e2e, account, amount, kind = line.rstrip("\n").split(",")
+                yield Credit(day, msg_id, e2e, account, Decimal(amount), kind)
 
     def _save_state(self) -> None:
         s = {"counter": self.counter, "verify_counter": self.verify_counter, "balance_fen": self.balance_fen,
@@ -277,11 +342,19 @@ class BankCore:
         """Take the complete file ``staged`` (moved or removed by this call) as ``inbox/<name>``.
 
         ``signature``: the detached signature bytes; ``None`` reads ``inbox/<name>.p7s|.sm2`` if present.
+        Every call that gets past the name check is written to the upload log (:attr:`uploads`).
+
         :raises BankError: the name is not an instruction file name (nothing is taken).
         """
         msg_id = self.check_name(name)
         sha = _sha256_file(staged)
         now = self.now()
+        intake = self._take(name, msg_id, sha, now, staged, signature)
+        self._log_upload(name, msg_id, sha, now, intake)
+        return intake
+
+    def _take(self, name: str, msg_id: str, sha: str, now: dt.datetime, staged: Path,
+              signature: bytes | None) -> Intake:
         prev = self.receipts.get(name)
         if prev is not None and prev.sha256 == sha:
             staged.unlink(missing_ok=True)

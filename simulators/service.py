@@ -45,6 +45,7 @@ class SimulatedBank:
         self._release_call = None
         self._outage_call = None
         self._sftp_listener = None
+        self._sftp_closing = None  # a Deferred while the SFTP port is being closed for an outage
         self._https_listener = None
         self._sftp_factory = None
         self._https_factory = None
@@ -138,8 +139,15 @@ class SimulatedBank:
         return self.run(self.core.release_due).addBoth(self._after)
 
     def idle(self):
-        """A Deferred that fires once the work queued so far is done (tests wait on it)."""
-        return self._lock.run(lambda: None)
+        """A Deferred that fires once the work queued so far is done, and a port closed for an outage is
+        closed (tests wait on it)."""
+        d = self._lock.run(lambda: None)
+        closing = self._sftp_closing
+        if closing is not None and not closing.called:
+            done = defer.Deferred()
+            closing.addBoth(lambda r: (done.callback(None), r)[1])
+            d.addCallback(lambda _: done)
+        return d
 
     # ------------------------------------------------------------------ time and outages
 
@@ -155,7 +163,7 @@ class SimulatedBank:
             return
         up = self.available("sftp")
         if not up and self._sftp_listener is not None:
-            self._sftp_listener.stopListening()
+            self._sftp_closing = defer.maybeDeferred(self._sftp_listener.stopListening)
             self._sftp_listener = None
         elif up and self._sftp_listener is None:
             self._sftp_listener = self.reactor.listenTCP(self.sftp_port, self._sftp_factory, interface=self.interface)

@@ -78,6 +78,12 @@ class _Realm:
         return interfaces[0], user, user.logout
 
 
+def _ascii(text: str) -> str:
+    """Twisted sends SFTP status messages as ASCII only (a non-ASCII message is never answered at all):
+    the bank's words in Chinese are in the receipt and the report, the status carries the code."""
+    return text.encode("ascii", "backslashreplace").decode("ascii")
+
+
 def _attrs(s: os.stat_result) -> dict:
     return {"size": s.st_size, "uid": 0, "gid": 0, "permissions": s.st_mode,
             "atime": int(s.st_atime), "mtime": int(s.st_mtime)}
@@ -145,11 +151,11 @@ class BankSFTPServer:
         v = self._virtual(path)
         top = v.split("/")[1] if v != "/" else ""
         if top not in ("", "inbox", "outbox"):
-            raise SFTPError(filetransfer.FX_NO_SUCH_FILE, f"{v}: no such file or directory")
+            raise SFTPError(filetransfer.FX_NO_SUCH_FILE, f"{_ascii(v)}: no such file or directory")
         if write and not (v.startswith("/inbox/") or v.startswith("/outbox/")):
-            raise SFTPError(FX_PERMISSION_DENIED, f"{v}: read-only")
+            raise SFTPError(FX_PERMISSION_DENIED, f"{_ascii(v)}: read-only")
         if write and v.startswith("/inbox/receipts"):
-            raise SFTPError(FX_PERMISSION_DENIED, f"{v}: receipts are written by the bank")
+            raise SFTPError(FX_PERMISSION_DENIED, f"{_ascii(v)}: receipts are written by the bank")
         return self.site.root / v.lstrip("/")
 
     def gotVersion(self, otherVersion, extData):
@@ -161,17 +167,17 @@ class BankSFTPServer:
         if writing:
             v = self._virtual(filename)
             if not v.startswith("/inbox/"):
-                raise SFTPError(FX_PERMISSION_DENIED, f"{v}: uploads go to /inbox")
+                raise SFTPError(FX_PERMISSION_DENIED, f"{_ascii(v)}: uploads go to /inbox")
             if self.site.is_instruction(posixpath.basename(v)):
                 raise SFTPError(FX_PERMISSION_DENIED,
-                                f"{v}: upload as /inbox/.{posixpath.basename(v)}.part, then rename it to its final name")
+                                f"{_ascii(v)}: upload as /inbox/.{posixpath.basename(v)}.part, then rename it to its final name")
         return _File(path, flags)
 
     def removeFile(self, filename):
         v = self._virtual(filename)
         path = self._real(filename, write=True)
         if v.startswith("/inbox/") and not posixpath.basename(v).startswith("."):
-            raise SFTPError(FX_PERMISSION_DENIED, f"{v}: files taken by the bank cannot be removed")
+            raise SFTPError(FX_PERMISSION_DENIED, f"{_ascii(v)}: files taken by the bank cannot be removed")
         os.remove(path)
 
     def renameFile(self, oldpath, newpath):
@@ -183,18 +189,20 @@ class BankSFTPServer:
         name = posixpath.basename(new_v)
         if new_v.startswith("/inbox/") and self.site.is_instruction(name):
             if not old.is_file():
-                raise SFTPError(filetransfer.FX_NO_SUCH_FILE, f"{old_v}: no such file")
+                raise SFTPError(filetransfer.FX_NO_SUCH_FILE, f"{_ascii(old_v)}: no such file")
             d = defer.maybeDeferred(self.site.on_complete, name, old)
 
             def verdict(intake):
                 if intake.replay:
-                    raise SFTPError(FX_FAILURE, f"refused: {intake.receipt.reason_code} {intake.receipt.reason}")
+                    r = intake.receipt
+                    raise SFTPError(FX_FAILURE, f"refused: {r.reason_code} (MsgId {r.msg_id} was taken before with "
+                                                f"other bytes); report {', '.join(r.reports)}")
                 return None
 
             def failed(f):
                 if f.check(SFTPError):
                     return f
-                raise SFTPError(FX_FAILURE, f"refused: {f.getErrorMessage()}")
+                raise SFTPError(FX_FAILURE, _ascii(f"refused: {f.getErrorMessage()}"))
 
             return d.addCallback(verdict).addErrback(failed)
         os.replace(old, new)
@@ -209,7 +217,7 @@ class BankSFTPServer:
     def openDirectory(self, path):
         real = self._real(path)
         if not real.is_dir():
-            raise SFTPError(filetransfer.FX_NO_SUCH_FILE, f"{self._virtual(path)}: not a directory")
+            raise SFTPError(filetransfer.FX_NO_SUCH_FILE, f"{_ascii(self._virtual(path))}: not a directory")
         return _Dir(real, {"state"} if self._virtual(path) == "/" else set())
 
     def getAttrs(self, path, followLinks):
@@ -217,7 +225,7 @@ class BankSFTPServer:
         try:
             return _attrs(os.stat(real))
         except FileNotFoundError:
-            raise SFTPError(filetransfer.FX_NO_SUCH_FILE, f"{self._virtual(path)}: no such file") from None
+            raise SFTPError(filetransfer.FX_NO_SUCH_FILE, f"{_ascii(self._virtual(path))}: no such file") from None
 
     def setAttrs(self, path, attrs):
         self._real(path, write=True)

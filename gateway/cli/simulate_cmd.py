@@ -14,8 +14,8 @@ import click
 @click.option("--scenario", default="default", show_default=True,
               help="Scenario file, or a name in config/scenarios/.")
 @click.option("--seed", type=int, default=None, help="Seed (default: the scenario's).")
-@click.option("--sftp-port", type=int, default=None, help="SFTP port (default: from config, else ephemeral).")
-@click.option("--https-port", type=int, default=None, help="HTTPS port (default: from config, else ephemeral).")
+@click.option("--sftp-port", type=int, default=None, help="SFTP port; 0 for an ephemeral one (default: from config, else ephemeral). The ports are printed.")
+@click.option("--https-port", type=int, default=None, help="HTTPS port; 0 for an ephemeral one (default: from config, else ephemeral).")
 @click.option("--root", type=click.Path(path_type=Path), default=None,
               help="The bank's directory (default: var/banks/<bank>).")
 @click.option("--keys-dir", type=click.Path(path_type=Path), default=None, help="Keys (default: from banks.toml).")

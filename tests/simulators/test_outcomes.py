@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
+import time
 
 import pytest
 
@@ -17,7 +18,8 @@ from formats.model import TxStatus, VerificationQuery, VerificationRequest
 from simulators.bank import CST
 from simulators.book import AccountBook, Holder
 from simulators.scenario import Scenario
-from simulators.testing import DEFAULT_START, payments, write_instruction
+from simulators.clock import WarpClock, epoch
+from simulators.testing import DEFAULT_START, payments, reactor_thread, write_instruction
 
 from sim_helpers import accept_all, https, reports
 
@@ -137,6 +139,51 @@ def test_reports_split_over_several_files(bank, tmp_path):
     assert sorted(len(r.transactions) for r in p002) == [1, 2, 2]
     assert {r.header.original_number_of_transactions for r in p002} == {5}
     assert len({r.header.message_id for r in p002}) == 3
+
+
+def test_flat_result_files_split_too(bank, tmp_path):
+    rb = bank("cqrcb-fj", scenario=accept_all(reports={"split_items": 2}))
+    _send(rb, tmp_path, list(payments(5)))
+    layout = rb.core.flat_out["flat:rcb_pipe"].result
+    parts = [read_flat(b, layout, source=n, reasons=rb.core.reasons) for n, b in sorted(reports(rb).items())]
+    assert [(p.header["count"], [r.original_end_to_end_id for r in p.records]) for p in parts] == [
+        (2, ["1", "2"]), (2, ["3", "4"]), (1, ["5"])]  # each part says its own count; every line once
+    assert all(n.startswith("YKT20261102000601_") for n in reports(rb))  # each names the original MsgId
+
+
+def test_camt054_notifications_split_too(bank, tmp_path):
+    rb = bank("icbc-cq", scenario=accept_all(reports={"split_items": 2}))
+    _send(rb, tmp_path, list(payments(5)))
+    notes = [read_camt054(b, source=n) for n, b in reports(rb).items() if b"camt.054" in b[:200]]
+    assert sorted(len(n.entries) for n in notes) == [1, 2, 2]
+    assert sorted(e.end_to_end_id for n in notes for e in n.entries) == [f"E{i:010d}" for i in range(1, 6)]
+    assert len({n.header.message_id for n in notes}) == 3
+
+
+def test_time_warp_covers_several_working_days_in_seconds_on_the_bank_calendar(bank, tmp_path):
+    """The real reactor's time runs 120,000 times faster. Received on 7 October 2026 (National Day holiday):
+    credited on Thursday the 8th (the next working day), the report one working day late comes on Friday the
+    9th, the return two working days after crediting on Saturday the 10th, a working day in 2026 (调休)."""
+    warp = WarpClock(reactor_thread().reactor, factor=120_000, origin=epoch(dt.datetime(2026, 10, 7, 0, 0, tzinfo=CST)))
+    rb = bank("icbc-cq", clock=warp, scenario=accept_all(
+        file_rule=[{"late_days": 1}], rule=[{"sequence": 2, "outcome": "return", "days": 2, "reason": "AC04"}]))
+    began = time.monotonic()
+    intake = _send(rb, tmp_path, list(payments(3)))
+    assert intake.receipt.received_at.startswith("2026-10-07")
+    while len(reports(rb)) < 3 and time.monotonic() - began < 30:
+        time.sleep(0.05)
+    took = time.monotonic() - began
+    assert rb.now() >= dt.datetime(2026, 10, 10, 9, 0, tzinfo=CST) and took < 15  # three days and more, in seconds
+    got = reports(rb)
+    (status,) = [read_pain002(b, source=n) for n, b in got.items() if b"pain.002" in b[:200]]
+    assert status.header.created_at.replace(tzinfo=None) == dt.datetime(2026, 10, 9, 9, 0)
+    notes = sorted((read_camt054(b, source=n) for n, b in got.items() if b"camt.054" in b[:200]),
+                   key=lambda n: n.header.created_at)
+    assert [n.header.created_at.replace(tzinfo=None) for n in notes] == [dt.datetime(2026, 10, 9, 9, 0),
+                                                                         dt.datetime(2026, 10, 10, 9, 0)]
+    assert {e.booking_date for e in notes[0].entries} == {dt.date(2026, 10, 8)}
+    (ret,) = notes[1].entries
+    assert (ret.end_to_end_id, ret.is_return, ret.booking_date) == ("E0000000002", True, dt.date(2026, 10, 10))
 
 
 def test_file_rule_refuses_a_whole_file(bank, tmp_path):
