@@ -99,9 +99,10 @@ def setup(url: str, n: int, vault) -> None:
         for i in range(start, min(n, start + step)):
             name, idn, acct = person(i)
             ih, ah, nh = bi("id", idn), bi("account", acct), bi("name", name)
-            ben.append(dict(id=i + 1, id_hash=ih, id_number_enc=enc(idn), name_enc=enc(name), name_hash=nh,
+            ben.append(dict(id=i + 1, id_hash=ih, id_number_enc=enc(idn, "beneficiaries", "id_number_enc", ih),
+                            name_enc=enc(name, "beneficiaries", "name_enc", ih), name_hash=nh,
                             household_hash=None, unit_code="500236101", registered_by="bench", registered_at=NOW))
-            acc.append(dict(id=i + 1, beneficiary_id=i + 1, kind="card", bank_id="cqrcb-fj", account_enc=enc(acct),
+            acc.append(dict(id=i + 1, beneficiary_id=i + 1, kind="card", bank_id="cqrcb-fj", account_enc=enc(acct, "accounts", "account_enc", ah),
                             account_hash=ah, social_security_card=False, bank_chosen_by_beneficiary=True,
                             declaration_ref=None, replaces_account_id=None, declared_at=NOW, recorded_by="bench"))
             ev.append(dict(account_id=i + 1, kind="active", by="bench", role="unit", at=NOW, note=None))
@@ -109,13 +110,17 @@ def setup(url: str, n: int, vault) -> None:
                             status="name_mismatch" if _is(i, NAME_MISMATCH) else "ok", reason_code=None, reason_text=None,
                             checked_at=NOW, expires_at=NOW + dt.timedelta(days=30)))
             if _is(i, DECEASED):
-                lst.append(dict(import_id=1, id_hash=ih, name_enc=enc(name), date_of_death=dt.date(2026, 5, 1)))
+                lst.append(dict(import_id=1, id_hash=ih, name_enc=enc(name, "list_entries", "name_enc", ih),
+                                date_of_death=dt.date(2026, 5, 1)))
             if _is(i, PUBLIC_EMPLOYEE):
-                lst.append(dict(import_id=2, id_hash=ih, name_enc=enc(name), date_of_death=None))
+                lst.append(dict(import_id=2, id_hash=ih, name_enc=enc(name, "list_entries", "name_enc", ih),
+                                date_of_death=None))
             if _is(i, PAID_BEFORE):
-                items.append(dict(id=i + 1, batch_id=1, seq=i + 1, end_to_end_id=f"E{i:020d}", unit_code="500236101",
-                                  bank_id="cqrcb-fj", amount_fen=80000, name_enc=enc(name), id_number_enc=enc(idn),
-                                  account_enc=enc(acct), id_hash=ih, account_hash=ah))
+                e2e = f"E{i:020d}"
+                items.append(dict(id=i + 1, batch_id=1, seq=i + 1, end_to_end_id=e2e, unit_code="500236101",
+                                  bank_id="cqrcb-fj", amount_fen=80000, name_enc=enc(name, "items", "name_enc", e2e),
+                                  id_number_enc=enc(idn, "items", "id_number_enc", e2e),
+                                  account_enc=enc(acct, "items", "account_enc", e2e), id_hash=ih, account_hash=ah))
                 iev += [dict(item_id=i + 1, state=st, at=NOW, source="bench") for st in ("submitted", "validated")]
         with eng.begin() as c:
             c.execute(sa.insert(Beneficiary), ben)
