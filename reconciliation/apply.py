@@ -109,7 +109,7 @@ class _Batchwriter:
         # the expressions of the unique index of migration 0007, so the look-up uses it
         q = sa.select(*key_cols).where(sa.func.coalesce(t.c.inbound_file_id, 0) == (self.file_id or 0),
                                        in_values(conn.dialect.name, key_cols[0], {key(e)[0] for e in self.exceptions}))
-        seen = set(conn.execute(q).tuples())
+        seen = {tuple(r) for r in conn.execute(q)}
         new = []
         for e in self.exceptions:
             k = key(e)

@@ -3,11 +3,11 @@ written under a temporary name, fsync'd, then renamed. Only then is the file ``r
 
 Before a file is written, every item's personal data is opened in its own cell (the ciphertext is
 bound to the item's EndToEndId) and the account number and ID number are checked against the
-item's blind indexes, which the immutability triggers protect [Art. 15]. An item that fails is held
-out of the file, never paid: its link to the file is removed (the file is renumbered and re-totalled),
-and it goes to the exceptions queue (``recon_exceptions``, kind :data:`HELD_KIND`), the audit trail
-(``item.held``) and the log. ``plan_files`` never plans a held item again; a correction is a new
-batch. The same check runs again while the file is written, on the very values written.
+item's blind indexes, which the immutability triggers protect [Art. 15]: the check runs on the very
+values written, as they are written. An item that fails is held out of the file, never paid: its link
+to the file is removed (the file is renumbered and re-totalled), and it goes to the exceptions queue
+(``recon_exceptions``, kind :data:`HELD_KIND`), the audit trail (``item.held``) and the log.
+``plan_files`` never plans a held item again; a correction is a new batch.
 """
 
 from __future__ import annotations
@@ -156,37 +156,17 @@ def _durable_write(path: Path, data_writer) -> None:
         os.close(dirfd)
 
 
-def render_file(session: Session, cfg: Config, vault: PiiVault, file: OutboundFile, outbox: Path, *,
-                signing: SigningMaterial | None = None, now: dt.datetime | None = None) -> OutboundFile:
-    """Write ``file`` (state ``planned``) into ``outbox/<bank>/`` and mark it ``ready``. The caller commits.
-
-    Items whose personal data fails its check are first held out (:func:`hold_out_mismatched`);
-    a file left with no item becomes ``failed`` and is not written. Raises
-    :class:`ItemDataMismatch` if an item's data changes between that check and the writing (the
-    file stays ``planned``; the next run holds the item out).
-
-    Rendering is repeatable: a crash before the commit leaves a ``planned`` file that is simply
-    rendered again (same items, same MsgId, same header time).
-    """
-    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    held = hold_out_mismatched(session, vault, file, now=now)
-    if held and not file.item_count:
-        file.state, file.next_attempt_at = "failed", None
-        file.last_error = ("every item held out (personal data failed its check): "
-                           + ", ".join(e2e for _id, e2e, _problem in held))
-        session.flush()
-        return file
-    bank = cfg.banks[file.bank_id]
-    batch = session.get(Batch, file.batch_id)
+def _write_payment_file(session: Session, cfg: Config, vault: PiiVault, file: OutboundFile, bank: Bank,
+                        batch: Batch, signing: SigningMaterial, outbox: Path) -> tuple[Path, PaymentHeader]:
+    """Write the payment file itself, each item checked as it is read (:func:`_open_item`). Raises
+    :class:`ItemDataMismatch` at the first item that fails, leaving no file behind."""
     policy = cfg.policies.get(batch.policy_code)
     remittance = f"{policy.name if policy else batch.policy_code} {batch.period}"
-    signing = signing or load_signing(bank)
     header = header_for(file, bank, cfg, batch)
     directory = outbox / bank.id
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / file.name
     txs = _transactions(session, vault, file, bank, remittance)
-
     if bank.layout_name:
         layout = cfg.layouts[bank.layout_name]
         _durable_write(path, lambda out: write_flat(out, layout, header, txs, unit_code=batch.department_code,
@@ -194,6 +174,36 @@ def render_file(session: Session, cfg: Config, vault: PiiVault, file: OutboundFi
     else:
         signer = StreamingEnvelopedSigner(signing.key, signing.cert) if signing.scheme == "xmldsig" else None
         _durable_write(path, lambda out: write_pain001(out, header, txs, signer=signer))
+    return path, header
+
+
+def render_file(session: Session, cfg: Config, vault: PiiVault, file: OutboundFile, outbox: Path, *,
+                signing: SigningMaterial | None = None, now: dt.datetime | None = None) -> OutboundFile:
+    """Write ``file`` (state ``planned``) into ``outbox/<bank>/`` and mark it ``ready``. The caller commits.
+
+    Every item's personal data is checked as the file is written; if any fails, the items that fail
+    are held out (:func:`hold_out_mismatched`) and the rest written; a file left with no item becomes
+    ``failed`` and is not written.
+
+    Rendering is repeatable: a crash before the commit leaves a ``planned`` file that is simply
+    rendered again (same items, same MsgId, same header time).
+    """
+    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    bank = cfg.banks[file.bank_id]
+    batch = session.get(Batch, file.batch_id)
+    signing = signing or load_signing(bank)
+    try:
+        path, header = _write_payment_file(session, cfg, vault, file, bank, batch, signing, outbox)
+    except ItemDataMismatch:
+        # the rare case: take out every item that fails, then write what is left
+        held = hold_out_mismatched(session, vault, file, now=now)
+        if not file.item_count:
+            file.state, file.next_attempt_at = "failed", None
+            file.last_error = ("every item held out (personal data failed its check): "
+                               + ", ".join(e2e for _id, e2e, _problem in held))
+            session.flush()
+            return file
+        path, header = _write_payment_file(session, cfg, vault, file, bank, batch, signing, outbox)
 
     sig_path = None
     if signing.detached_ext:
