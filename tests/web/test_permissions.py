@@ -346,3 +346,23 @@ def test_notice_preview_is_masked_and_limited_to_the_viewers_units(site, world):
     _assert_masked(world, site.token("unit_101").get(q).text)
     assert site.token("unit_102").get(q).json()["preview"] is None
     assert site.token("fin_xs").get(q).json()["preview"] is None
+
+
+def test_an_item_held_out_of_a_payment_file_is_in_its_countys_exceptions_queue(site, world, engine):
+    """Art. 15, 34: an item whose personal data failed its check at dispatch (``gateway.dispatch.render``)
+    has no bank file; it is in the exceptions queue of those who see its county, and of nobody else."""
+    import datetime as dt
+    import json
+
+    from gateway.db.models import Item, ReconException
+    from gateway.dispatch.render import HELD_KIND
+
+    item = _item(world)
+    with Session(engine) as s, s.begin():
+        e2e = s.get(Item, item).end_to_end_id
+        s.add(ReconException(reference=e2e, kind=HELD_KIND, created_at=dt.datetime(2026, 11, 2, 8, 0),
+                             detail=json.dumps({"item_id": item, "en": "held out", "zh": "已暂扣"})))
+    for user, sees in (("fin_fj", True), ("aud_fj", True), ("aud_all", True), ("fin_xs", False),
+                       ("bank_icbc", False)):
+        rows = site.token(user).get("/api/v1/exceptions").json()["exceptions"]
+        assert any(r["kind"] == HELD_KIND and r["reference"] == e2e for r in rows) == sees, user

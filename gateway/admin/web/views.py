@@ -330,11 +330,14 @@ def item_reveal(ctx: Ctx, id: int) -> dict:
 # --- reconciliation queues -------------------------------------------------------------------------
 
 def exceptions(ctx: Ctx) -> dict:
-    """The exceptions queue: bank lines that matched no item, or not exactly. Unresolved first."""
+    """The exceptions queue: bank lines that matched no item, or not exactly, and items the gateway held
+    out of a payment file (no bank file: a bank operator does not see those). Unresolved first."""
     banks_ = bank_ids_in_scope(ctx)
+    from_bank = InboundFile.bank_id.in_(banks_)
     q = (sa.select(ReconException, InboundFile.bank_id, InboundFile.name)
-         .join(InboundFile, InboundFile.id == ReconException.inbound_file_id)
-         .where(InboundFile.bank_id.in_(banks_))
+         .outerjoin(InboundFile, InboundFile.id == ReconException.inbound_file_id)
+         .where(from_bank if ctx.principal.role == BANK
+                else sa.or_(from_bank, ReconException.inbound_file_id.is_(None)))
          .order_by(ReconException.resolved, ReconException.id.desc()).limit(PAGE * 5))
     rows, item_ids = [], set()
     for e, bank_id, file_name in ctx.session.execute(q):
