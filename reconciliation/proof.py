@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from formats.money import from_fen
 from gateway.db.models import Batch, Item, ItemEvent
@@ -65,18 +65,19 @@ class BatchProof:
 def batch_proof(session: Session, batch_id: int) -> BatchProof:
     batch = session.get(Batch, batch_id)
     proof = BatchProof(batch_id, batch.ref)
-    last = (sa.select(ItemEvent.item_id, sa.func.max(ItemEvent.id).label("m"))
-            .join(Item, Item.id == ItemEvent.item_id).where(Item.batch_id == batch_id)
-            .group_by(ItemEvent.item_id).subquery())
-    was_sent = (sa.select(ItemEvent.item_id).join(Item, Item.id == ItemEvent.item_id)
-                .where(Item.batch_id == batch_id, ItemEvent.state == SENT).distinct().subquery())
-    q = (sa.select(Item.id, Item.amount_fen, ItemEvent.state, was_sent.c.item_id)
-         .join(last, last.c.item_id == Item.id).join(ItemEvent, ItemEvent.id == last.c.m)
-         .outerjoin(was_sent, was_sent.c.item_id == Item.id)
-         .where(Item.batch_id == batch_id).execution_options(yield_per=10000))
-    for item_id, fen, state, sent_id in session.execute(q):
+    # per item, two look-ups in ix_item_events_item (item_id, id): its latest event and whether it was
+    # ever sent. Correlated, so the plan is one index descent per item whatever the statistics say
+    # (a join on the latest event's id, planned on a freshly filled and not yet analysed table, ran
+    # for minutes at 100,000 items on PostgreSQL)
+    e = aliased(ItemEvent)
+    latest = (sa.select(e.state).where(e.item_id == Item.id).order_by(e.item_id.desc(), e.id.desc()).limit(1)
+              .scalar_subquery())
+    was_sent = sa.exists().where(ItemEvent.item_id == Item.id, ItemEvent.state == SENT)
+    q = (sa.select(Item.id, Item.amount_fen, latest, was_sent).where(Item.batch_id == batch_id)
+         .execution_options(yield_per=10000))
+    for item_id, fen, state, sent in session.execute(q):
         proof.submitted.add(fen)
-        if sent_id is not None:
+        if sent:
             proof.sent.add(fen)
             bucket = BUCKETS.get(state)
             if bucket is None:
