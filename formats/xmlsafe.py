@@ -273,9 +273,9 @@ def safe_iterparse(
             raise _syntax_error(exc, source, last_line or guarded.line) from None
         except (etree.LxmlError, UnicodeError, ValueError, TypeError, OSError, RecursionError) as exc:
             raise MalformedInput(f"cannot parse XML: {exc}", source=source, line=guarded.line) from None
-        for item in batch:
-            last_line = item[1].sourceline or last_line
-            yield item
+        if batch:
+            last_line = batch[-1][1].sourceline or last_line
+            yield from batch
         if not chunk:
             return
 
