@@ -1,8 +1,9 @@
 """Match bank outcomes to items and record them as events; everything that does not match exactly
 goes to the exceptions queue with its reason. Never drops a line, never crashes the run.
 
-Idempotent: an outcome that repeats an item's current state changes nothing, so applying the same
-report twice (or two overlapping reports) leaves the log as it was; an exception already in the queue
+Idempotent: an outcome that repeats an item's current state changes nothing (except that the bank's
+booking date it states, when the state's event had none, is kept once in ``item_bank_dates``: the
+deadlines count from it), so applying the same report twice (or two overlapping reports) leaves the log as it was; an exception already in the queue
 for the same report, line, kind and reference is not written again (migration 0007 makes a second
 copy impossible). A report applied without a stored inbound file counts as one anonymous report. Works in chunks with bulk
 look-ups so a million status lines reconcile in bounded memory.
@@ -21,9 +22,10 @@ from sqlalchemy.orm import Session
 
 from formats.money import to_fen
 from gateway.db.engine import in_values, insert_rows
-from gateway.db.models import Item, ItemEvent, OutboundFile, OutboundFileItem, ReconException
+from gateway.db.models import Item, ItemBankDate, ItemEvent, OutboundFile, OutboundFileItem, ReconException
 from gateway.privacy import PiiVault
-from reconciliation.lifecycle import IllegalTransition, SENT, SUBMITTED, VALIDATED, REJECTED_BY_VALIDATION, check_transition
+from reconciliation.lifecycle import (IllegalTransition, REJECTED_BY_VALIDATION, RETURNED, SENT, SETTLED, SUBMITTED,
+                                      VALIDATED, check_transition)
 from reconciliation.outcomes import BY_FILE_SEQ, FileOutcome, Outcome
 
 CHUNK = 5000
@@ -69,6 +71,11 @@ class _Batchwriter:
         self.events: list[tuple] = []  # in _EVENT_COLUMNS order
         self.source = f"inbound:{inbound_file_id}" if inbound_file_id else "inbound"
         self.exceptions: list[dict] = []
+        self.bank_dates: dict[tuple[int, str], dt.date] = {}
+
+    def bank_date(self, item_id: int, state: str, day: dt.date) -> None:
+        """The bank's booking date for a state the item is already in (kept once, the first stated)."""
+        self.bank_dates.setdefault((item_id, state), day)
 
     def event(self, item_id: int, state: str, o) -> None:
         self.events.append((item_id, state, self.now, self.source, o.reason_code, o.reason_text, self.file_id,
@@ -93,8 +100,17 @@ class _Batchwriter:
         new = self._not_yet_recorded(conn)
         if new:
             conn.execute(ReconException.__table__.insert(), new)
+        if self.bank_dates:
+            t = ItemBankDate.__table__
+            known = {tuple(r) for r in conn.execute(sa.select(t.c.item_id, t.c.state).where(
+                in_values(conn.dialect.name, t.c.item_id, {i for i, _s in self.bank_dates})))}
+            rows = [dict(item_id=i, state=st, bank_date=day, inbound_file_id=self.file_id, recorded_at=self.now)
+                    for (i, st), day in self.bank_dates.items() if (i, st) not in known]
+            if rows:
+                conn.execute(t.insert(), rows)
         self.events.clear()
         self.exceptions.clear()
+        self.bank_dates.clear()
 
     def _not_yet_recorded(self, conn) -> list[dict]:
         """The pending exceptions whose key (report, line, kind, reference) is not in the queue yet."""
@@ -236,6 +252,8 @@ def apply_outcomes(session: Session, outcomes: Iterable[Outcome | FileOutcome], 
                 continue
             if not changed:
                 stats.unchanged += 1
+                if o.bank_date is not None and o.new_state in (SETTLED, RETURNED):
+                    w.bank_date(item_id, o.new_state, o.bank_date)  # e.g. camt.054 after pain.002 [Art. 20-22]
                 continue
             w.event(item_id, o.new_state, o)
             states[item_id] = o.new_state

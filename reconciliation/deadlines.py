@@ -52,7 +52,7 @@ from sqlalchemy.orm import Session
 
 from gateway.calendar import FALLBACK, WorkingDayCalendar
 from gateway.config.model import Bank, Config
-from gateway.db.models import Batch, Funding, InboundFile, Item, OutboundFile, OutboundFileItem
+from gateway.db.models import Batch, Funding, InboundFile, Item, ItemBankDate, OutboundFile, OutboundFileItem
 from gateway.timeutil import local, local_date
 from reconciliation.lifecycle import ACCEPTED, REJECTED_BY_BANK, RETURNED, SENT, SETTLED
 
@@ -261,6 +261,8 @@ def _items_query(*, batch_ids=None, delivered_from=None, delivered_to=None, open
     s, r, t = _EVENTS.alias("s"), _EVENTS.alias("r"), _EVENTS.alias("t")
     last = _EVENTS.alias("last")
     si, ri, ti = InboundFile.__table__.alias("si"), InboundFile.__table__.alias("ri"), InboundFile.__table__.alias("ti")
+    # a booking date stated by a later report (camt after pain.002) when the state's own event has none
+    sd, td = ItemBankDate.__table__.alias("sd"), ItemBankDate.__table__.alias("td")
     ev = _EVENTS.alias("ev")
     agg = (sa.select(ev.c.item_id,
                      sa.func.max(ev.c.id).label("last_id"),
@@ -280,9 +282,9 @@ def _items_query(*, batch_ids=None, delivered_from=None, delivered_to=None, open
     q = (sa.select(Item.id, Item.end_to_end_id, Item.batch_id, Batch.ref, Batch.policy_code, Batch.county_code,
                    Batch.department_code, Item.unit_code, Item.bank_id, Item.amount_fen, last.c.state,
                    OutboundFile.delivered_at,
-                   s.c.at, s.c.bank_date, si.c.received_at,
+                   s.c.at, sa.func.coalesce(s.c.bank_date, sd.c.bank_date), si.c.received_at,
                    r.c.at, ri.c.received_at,
-                   t.c.at, t.c.bank_date, ti.c.received_at)
+                   t.c.at, sa.func.coalesce(t.c.bank_date, td.c.bank_date), ti.c.received_at)
          .select_from(agg)
          .join(Item, Item.id == agg.c.item_id)
          .join(Batch, Batch.id == Item.batch_id)
@@ -292,6 +294,8 @@ def _items_query(*, batch_ids=None, delivered_from=None, delivered_to=None, open
          .outerjoin(s, s.c.id == agg.c.s_id).outerjoin(si, si.c.id == s.c.inbound_file_id)
          .outerjoin(r, r.c.id == agg.c.r_id).outerjoin(ri, ri.c.id == r.c.inbound_file_id)
          .outerjoin(t, t.c.id == agg.c.t_id).outerjoin(ti, ti.c.id == t.c.inbound_file_id)
+         .outerjoin(sd, sa.and_(sd.c.item_id == Item.id, sd.c.state == SETTLED))
+         .outerjoin(td, sa.and_(td.c.item_id == Item.id, td.c.state == RETURNED))
          .order_by(Item.batch_id, Item.id))
     if open_only:
         q = q.where(last.c.state.in_((SENT, ACCEPTED)))

@@ -80,6 +80,19 @@ class ItemEvent(Base):
     __table_args__ = (Index("ix_item_events_item", "item_id", "id"),)
 
 
+class ItemBankDate(Base):
+    """A bank's booking date for an item's credit (``settled``) or return, stated by a report that
+    changed nothing else: a camt.054/053 after a pain.002 had already settled the item. Append-only
+    (migration 0010); the first date stated per item and state is kept."""
+
+    __tablename__ = "item_bank_dates"
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bank_date: Mapped[dt.date] = mapped_column(Date)
+    inbound_file_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_files.id"), nullable=True)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
 class Finding(Base):
     """A validation finding on an item [Art. 18]: code, severity (reject/review), bilingual message."""
 

@@ -175,3 +175,36 @@ def test_batch_deadlines_use_a_fixed_number_of_queries(engine, cfg, vault):
         assert d.tallies.counts["credit"][MET] == n
         counts.append(len(statements))
     assert counts[0] == counts[1] <= 6
+
+
+def test_a_booking_date_stated_after_the_credit_was_recorded_counts(engine, cfg, vault):
+    """Art. 20: a pain.002 settles the item without a booking date, recorded on 10-13 (late for a credit due
+    10-08); the camt.054 that follows says the bank booked it on 10-08. The credit is on time, counted from
+    the bank's date; applying that camt again keeps one date, and nobody can change it afterwards."""
+    from gateway.db.models import Item, ItemBankDate
+    from reconciliation.apply import apply_outcomes
+    from reconciliation.outcomes import Outcome
+
+    b, (i,) = delivered_and_funded(engine, cfg, vault, delivered=china(2026, 9, 30, 10))
+    with Session(engine) as s, s.begin():
+        e2e = s.get(Item, i).end_to_end_id
+        apply_outcomes(s, [Outcome(1, e2e, "settled")], now=china(2026, 10, 13, 10), vault=vault)
+    d = one(engine, cfg, b, now=china(2026, 10, 20)).items[0]
+    assert (d.credit.due, d.credit.done, d.credit.status) == (D(2026, 10, 8), D(2026, 10, 13), LATE)
+    for _ in range(2):
+        with Session(engine) as s, s.begin():
+            st = apply_outcomes(s, [Outcome(1, e2e, "settled", bank_date=D(2026, 10, 8))],
+                                now=china(2026, 10, 13, 11), vault=vault)
+            assert (st.applied, st.unchanged, st.exceptions) == (0, 1, 0)
+    d = one(engine, cfg, b, now=china(2026, 10, 20)).items[0]
+    assert (d.credit.done, d.credit.status, d.credit.basis) == (D(2026, 10, 8), MET, "bank booking date")
+    with Session(engine) as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(ItemBankDate)) == 1
+    for stmt in ("UPDATE item_bank_dates SET bank_date = '2026-10-01'", "DELETE FROM item_bank_dates"):
+        with engine.connect() as c:
+            try:
+                c.execute(sa.text(stmt))
+                c.commit()
+            except sa.exc.DBAPIError:
+                continue
+            raise AssertionError(f"{stmt!r} was not refused")
