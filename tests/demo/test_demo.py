@@ -139,8 +139,8 @@ def test_each_banks_summary_row_matches_the_scenario(demo, expected):
 
 def test_the_late_report_is_late_in_the_compliance_result(demo, expected):
     """Art. 20-21: the item the scenario reports four working days late is late in the compliance result; nothing
-    else is. (The demo's banks state no usable booking date for it, so the gateway counts the credit from the day
-    the report arrived: it is the credit [Art. 20] or the result [Art. 21] that is late, never neither.)"""
+    else is. Where the bank's camt states when it booked the credit, the credit is on time and the result is
+    late [Art. 21]; where its flat result file states no date, the credit counts from the report's day [Art. 20]."""
     result, work, vault, engine = demo
     _, decisions, cfg = expected
     cal = WorkingDayCalendar.from_dir(cfg.directory / "calendar")
@@ -149,9 +149,15 @@ def test_the_late_report_is_late_in_the_compliance_result(demo, expected):
     assert {decisions[i][0] for i in late_by_scenario} == set(cfg.banks) & {b for b, _ in decisions.values()}
     with Session(engine) as s:
         now = s.scalar(sa.select(sa.func.max(InboundFile.received_at)))
-        late = {d.item_id for d in item_deadlines(s, cfg, cal, now=now)
-                if any(o.status == "late" for o in d.obligations)}
+        deadlines = [d for d in item_deadlines(s, cfg, cal, now=now) if any(o.status == "late" for o in d.obligations)]
+    late = {d.item_id for d in deadlines}
     assert late == late_by_scenario
+    # a bank whose camt.054/053 states the booking date: credited on time, the result reported late
+    # [Art. 21]; a bank whose flat result file states none: the credit counts from the report [Art. 20]
+    for d in deadlines:
+        bank = cfg.banks[decisions[d.item_id][0]]
+        states_booking_date = any(r.startswith("camt.") for r in bank.reports)
+        assert [o.kind for o in d.obligations if o.status == "late"] == [RESULTS if states_booking_date else CREDIT]
     header = group_header("代发银行 bank")  # the demo's own by_bank.csv says the same, bank by bank
     cols = [h for h in header if any(h == f"{LABEL[k][0]}{STATUS_LABEL['late'][0]} {LABEL[k][1]} late"
                                      for k in (CREDIT, RESULTS))]
