@@ -133,7 +133,7 @@ def _child(*args: str) -> str:
 
 
 def main() -> int:
-    from bench.targets import at_most, finish
+    from bench.targets import at_most, finish, grows_at_most
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="10000,100000,1000000")
@@ -161,12 +161,10 @@ def main() -> int:
         print(f"{r['lines']:>10,} {r['seconds']:>8} {r['lines_per_second']:>9,} {r['peak_rss_mb']:>12} "
               f"{r['peak_anon_mb']:>11} {r['setup_seconds']:>8}")
     by = {r["lines"]: r for r in results}
-    small, large = results[0], results[-1]
     targets = [
         at_most(f"{TARGET_LINES:,} status lines reconciled (SQLite)", by.get(TARGET_LINES, {}).get("seconds"),
                 TARGET_SECONDS, "s"),
-        at_most(f"peak anon memory growth {small['lines']:,} -> {large['lines']:,} lines",
-                round(large["peak_anon_mb"] - small["peak_anon_mb"], 1) if len(results) > 1 else None, FLAT_MB, "MB"),
+        grows_at_most("peak anon memory growth, lines", results, "lines", "peak_anon_mb", FLAT_MB),
     ]
     return finish("recon", targets, {"database": "sqlite", "results": results}, Path(a.out))
 

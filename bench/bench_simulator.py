@@ -113,7 +113,7 @@ def main() -> int:
     if a.process:
         print(json.dumps(process(Path(a.process))))
         return 0
-    from bench.targets import at_most, finish
+    from bench.targets import at_most, finish, grows_at_most
 
     results = [run_case(n) for n in sorted(int(x) for x in a.sizes.split(","))]
     print(f"{'items':>10} {'input MB':>9} {'seconds':>8} {'CPU s':>7} {'items/s':>9} {'peak RSS MB':>12} {'reports':>8}")
@@ -121,12 +121,10 @@ def main() -> int:
         print(f"{r['items']:>10,} {r['input_bytes'] / 1e6:>9.1f} {r['seconds']:>8.2f} {r['cpu_seconds']:>7.2f} "
               f"{r['items_per_second']:>9,} {r['peak_rss_mb']:>12.1f} {r['reports']:>8}")
     by = {r["items"]: r for r in results}
-    small, large = results[0], results[-1]
     targets = [
         at_most(f"{TARGET_ITEMS:,}-item file into its reports", by.get(TARGET_ITEMS, {}).get("seconds"),
                 TARGET_SECONDS, "s"),
-        at_most(f"peak RSS growth {small['items']:,} -> {large['items']:,} items",
-                round(large["peak_rss_mb"] - small["peak_rss_mb"], 1) if len(results) > 1 else None, FLAT_MB, "MB"),
+        grows_at_most("peak RSS growth, items", results, "items", "peak_rss_mb", FLAT_MB),
     ]
     return finish("simulator", targets, {"bank": BANK, "cases": results}, HERE / "results" / "simulator.json")
 

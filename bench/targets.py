@@ -70,6 +70,14 @@ def equals(what: str, value, expected) -> Target:
     return Target(what, "==", expected, "", value)
 
 
+def grows_at_most(what: str, results: list[dict], size: str, mb: str, limit: float, unit: str = "MB") -> Target:
+    """Memory flat as the input grows: ``results[-1][mb] - results[0][mb]`` (smallest to largest
+    size, ``results`` sorted by ``size``) at most ``limit``; not measured with one size only."""
+    small, large = results[0], results[-1]
+    growth = round(large[mb] - small[mb], 1) if len(results) > 1 else None
+    return at_most(f"{what} {small[size]:,} -> {large[size]:,}", growth, limit, unit)
+
+
 def _show(v) -> str:
     if isinstance(v, float):
         return f"{v:,.3g}" if abs(v) < 10 else f"{v:,.1f}"

@@ -1,12 +1,14 @@
 """Match bank outcomes to items and record them as events; everything that does not match exactly
 goes to the exceptions queue with its reason. Never drops a line, never crashes the run.
 
-Idempotent: an outcome that repeats an item's current state changes nothing (except that the bank's
-booking date it states, when the state's event had none, is kept once in ``item_bank_dates``: the
-deadlines count from it), so applying the same report twice (or two overlapping reports) leaves the log as it was; an exception already in the queue
-for the same report, line, kind and reference is not written again (migration 0007 makes a second
-copy impossible). A report applied without a stored inbound file counts as one anonymous report. Works in chunks with bulk
-look-ups so a million status lines reconcile in bounded memory.
+Idempotent: an outcome that repeats an item's current state changes nothing, so applying the same
+report twice (or two overlapping reports) leaves the log as it was. Such an outcome may still state
+the bank's booking date of that state (a camt.054 after the pain.002 that settled the item): the
+first date stated is kept in ``item_bank_dates``, and the deadlines count from it. An exception
+already in the queue for the same report, line, kind and reference is not written again (migration
+0007 makes a second copy impossible); a report applied without a stored inbound file counts as one
+anonymous report. Works in chunks with bulk look-ups so a million status lines reconcile in
+bounded memory.
 """
 
 from __future__ import annotations
