@@ -227,20 +227,26 @@ def safe_iterparse(
     source: str,
     events: Iterable[str] = ("end",),
     tag: str | Iterable[str] | None = None,
-    schema: etree.XMLSchema | None = None,
+    schema=None,
     max_bytes: int,
 ) -> Iterator[tuple[str, etree._Element]]:
     """Stream ``(event, element)`` pairs from ``stream`` with the hardened settings.
 
-    ``stream`` is a binary file object (or bytes). When ``schema`` is given the document is
-    validated while it streams, in the same libxml2 pass that makes the events; a strict
-    tree-less parser is fed every chunk first (see :class:`_WellFormednessCheck`) because the
-    validating parser would recover silently from broken XML. Events are handed out one
-    chunk at a time, only after both parsers took that chunk without error. lxml reports an
-    XSD violation when the document is closed (as with the separate validating parser used
-    before), so records can be yielded before it: act on a stream only once it ended cleanly.
-    The violation raises :class:`SchemaViolation`; libxml2 gives no line for it, so the line
-    of the last element seen is named ("after line N").
+    ``stream`` is a binary file object (or bytes). ``schema`` is ``None`` (no validation), an
+    ``etree.XMLSchema`` (validated in-process) or a :class:`formats.xsd.OfficialXsd`: then a
+    document longer than one read (64 KiB) is validated by an ``xmllint --stream`` child on
+    another core, fed each chunk after the event parser took it (when xmllint is installed;
+    else, and for a shorter document, in-process with the compiled XSD).
+
+    In-process, the document is validated in the same libxml2 pass that makes the events, and
+    a strict tree-less parser is fed every chunk first (see :class:`_WellFormednessCheck`)
+    because the validating parser would recover silently from broken XML; the non-validating
+    event parser used beside xmllint is strict itself. Events are handed out one chunk at a
+    time, only after the parsers took that chunk without error. An XSD violation is reported
+    when the document is closed, before the last chunk's events, so records can be yielded
+    before it: act on a stream only once it ended cleanly. The violation raises
+    :class:`SchemaViolation`; xmllint names its line, the in-process streaming validator gives
+    none, so there the line of the last element seen is named ("after line N").
     The caller should :func:`release` elements it has handled so memory stays flat.
 
     Raises only :class:`FormatError` subclasses for bad input: :class:`HostileInput`,
@@ -249,35 +255,57 @@ def safe_iterparse(
     if isinstance(stream, (bytes, bytearray, memoryview)):
         stream = io.BytesIO(bytes(stream))
     guarded = GuardedStream(stream, source=source, max_bytes=max_bytes)
+    chunk = guarded.read(_CHUNK)  # raises FormatError (size, DOCTYPE, encoding, broken stream)
+    external = None
+    if schema is not None and not isinstance(schema, etree.XMLSchema):  # is there more than one read?
+        while 0 < len(chunk) < _CHUNK and (more := guarded.read(_CHUNK - len(chunk))):
+            chunk += more
+    if schema is not None and not isinstance(schema, etree.XMLSchema):  # an official XSD file
+        from formats.xmllint import XmllintValidator, xmllint_executable
+
+        executable = xmllint_executable() if len(chunk) == _CHUNK else None
+        if executable:
+            external = XmllintValidator(schema.path, source=source, executable=executable)
+            schema = None
+        else:
+            schema = schema.compiled
     try:
         parser = etree.XMLPullParser(events=tuple(events), tag=tag, schema=schema, **_parser_options())
     except (etree.LxmlError, TypeError, ValueError) as exc:  # pragma: no cover - bad arguments
         raise MalformedInput(f"cannot start parser: {exc}", source=source) from exc
     strict = _WellFormednessCheck(source) if schema is not None else None
     last_line = None
-    while True:
-        chunk = guarded.read(_CHUNK)  # raises FormatError (size, DOCTYPE, encoding, broken stream)
-        try:
-            if chunk:
-                if strict is not None:
-                    strict.feed(chunk, guarded.line)
-                parser.feed(chunk)
-            else:
-                if strict is not None:
-                    strict.close(guarded.line)
-                parser.close()
-            batch = list(parser.read_events())
-        except FormatError:
-            raise
-        except (etree.XMLSyntaxError, etree.XMLSchemaError) as exc:
-            raise _syntax_error(exc, source, last_line or guarded.line) from None
-        except (etree.LxmlError, UnicodeError, ValueError, TypeError, OSError, RecursionError) as exc:
-            raise MalformedInput(f"cannot parse XML: {exc}", source=source, line=guarded.line) from None
-        if batch:
-            last_line = batch[-1][1].sourceline or last_line
-            yield from batch
-        if not chunk:
-            return
+    try:
+        while True:
+            try:
+                if chunk:
+                    if strict is not None:
+                        strict.feed(chunk, guarded.line)
+                    parser.feed(chunk)
+                    if external is not None:
+                        external.feed(chunk)
+                else:
+                    if strict is not None:
+                        strict.close(guarded.line)
+                    parser.close()
+                    if external is not None:
+                        external.close()
+                batch = list(parser.read_events())
+            except FormatError:
+                raise
+            except (etree.XMLSyntaxError, etree.XMLSchemaError) as exc:
+                raise _syntax_error(exc, source, last_line or guarded.line) from None
+            except (etree.LxmlError, UnicodeError, ValueError, TypeError, OSError, RecursionError) as exc:
+                raise MalformedInput(f"cannot parse XML: {exc}", source=source, line=guarded.line) from None
+            if batch:
+                last_line = batch[-1][1].sourceline or last_line
+                yield from batch
+            if not chunk:
+                return
+            chunk = guarded.read(_CHUNK)
+    finally:
+        if external is not None:
+            external.kill()  # a no-op once it gave its verdict; else the reader stopped early
 
 
 def safe_fromstring(

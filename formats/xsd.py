@@ -19,22 +19,21 @@ True
 'camt.054.001.08.xsd'
 
 :class:`XmllintTee` validates a document *while it is written*, in an ``xmllint --stream``
-child on another core (an explicit mode for a writer's own output; readers stay in-process).
+child on another core (an explicit mode for a writer's own output); readers validate a long
+document the same way while they parse it (:class:`OfficialXsd`).
 """
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import importlib.resources
 import pathlib
-import re
-import subprocess
-import threading
+from dataclasses import dataclass
 
 from lxml import etree
 
-from formats.errors import FormatError, MalformedInput, SchemaViolation, UnsupportedMessage
+from formats.errors import UnsupportedMessage
+from formats.xmllint import XmllintValidator
 from formats.xmlsafe import make_parser
 
 #: message type -> (package, resource directory inside it)
@@ -85,16 +84,35 @@ def schema_from_bytes(xsd: bytes) -> etree.XMLSchema:
     return etree.XMLSchema(root)
 
 
-def resolve_schema(message_type: str, schema: etree.XMLSchema | bytes | None | bool) -> etree.XMLSchema | None:
+@dataclass(frozen=True)
+class OfficialXsd:
+    """The official XSD of ``message_type``, as a reader validates against it: a document longer
+    than one read is checked by an ``xmllint --stream`` child on another core while the reader
+    parses (when xmllint is installed), anything else in-process with :attr:`compiled`
+    (see :func:`formats.xmlsafe.safe_iterparse`). Either way the same libxml2 validator and
+    the same XSD file."""
+
+    message_type: str
+
+    @property
+    def path(self) -> pathlib.Path:
+        return xsd_path(self.message_type)
+
+    @property
+    def compiled(self) -> etree.XMLSchema:
+        return schema_for(self.message_type)
+
+
+def resolve_schema(message_type: str, schema: etree.XMLSchema | bytes | None | bool) -> etree.XMLSchema | OfficialXsd | None:
     """Pick the schema a reader validates with.
 
-    ``None``/``True`` -> the official XSD when one exists (else ``None``: structural checks);
-    ``False`` -> no validation; bytes -> that XSD compiled; an ``XMLSchema`` -> itself.
+    ``None``/``True`` -> the :class:`OfficialXsd` when one exists (else ``None``: structural
+    checks); ``False`` -> no validation; bytes -> that XSD compiled; an ``XMLSchema`` -> itself.
     """
     if schema is False:
         return None
     if schema is None or schema is True:
-        return schema_for(message_type) if message_type in OFFICIAL_XSDS else None
+        return OfficialXsd(message_type) if message_type in OFFICIAL_XSDS else None
     if isinstance(schema, (bytes, bytearray)):
         return schema_from_bytes(bytes(schema))
     return schema
@@ -102,23 +120,21 @@ def resolve_schema(message_type: str, schema: etree.XMLSchema | bytes | None | b
 
 class XmllintTee:
     """A binary sink that writes to ``out`` and, at the same time, into an ``xmllint --stream``
-    child validating the same bytes against ``xsd`` on another core.
+    child (:class:`formats.xmllint.XmllintValidator`) validating the same bytes against ``xsd``
+    on another core.
 
-    This is an explicit, opt-in mode for a writer's own output (the readers and every library
-    default stay in-process): wall time becomes max(writing, validating) instead of their
-    sum. ``xmllint --stream`` uses libxml2's strict reader: constant memory, no recovery, so a
-    truncated or broken document fails as well as one that breaks the XSD. No network
-    (``--nonet``). Use as a context manager around the writer; on a clean exit it waits for
-    the child and raises :class:`SchemaViolation` (XSD) or :class:`MalformedInput` (not
-    well-formed, truncated) naming ``source``, the line and what xmllint said. If the child
-    stops early the next :meth:`write` raises that error at once.
+    An explicit, opt-in mode for a writer's own output: wall time becomes max(writing,
+    validating) instead of their sum. Use as a context manager around the writer; on a clean
+    exit it waits for the child and raises :class:`SchemaViolation` (XSD) or
+    :class:`MalformedInput` (not well-formed, truncated) naming ``source``, the line and what
+    xmllint said. If the child stops early the next :meth:`write` raises that error at once.
 
     >>> import io
     >>> with XmllintTee(io.BytesIO(), xsd_path("pain.001.001.09"), source="p.xml") as sink:
     ...     _ = sink.write(b"<Document/>")
     Traceback (most recent call last):
     ...
-    formats.errors.SchemaViolation: p.xml:1: breaks the XSD (xmllint): Element 'Document': No matching global declaration available for the validation root.
+    formats.errors.SchemaViolation: p.xml:1: Document: breaks the XSD (xmllint): Element 'Document': No matching global declaration available for the validation root.
 
     :raises FileNotFoundError: ``executable`` is not installed.
     """
@@ -126,58 +142,19 @@ class XmllintTee:
     def __init__(self, out, xsd: pathlib.Path | str, *, source: str, executable: str = "xmllint") -> None:
         self._out = out
         self.source = source
-        self._proc = subprocess.Popen(
-            [executable, "--stream", "--noout", "--nonet", "--schema", str(xsd), "-"],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
-        try:  # a larger pipe means fewer switches between writer and validator (Linux only)
-            fcntl.fcntl(self._proc.stdin.fileno(), 1031, 1 << 20)  # F_SETPIPE_SZ
-        except (OSError, AttributeError):  # pragma: no cover - other kernels
-            pass
-        self._stderr: list[bytes] = []
-        self._drain = threading.Thread(target=self._read_stderr, daemon=True)
-        self._drain.start()
-        self._error: FormatError | None = None
-
-    def _read_stderr(self) -> None:
-        kept = 0
-        for line in self._proc.stderr:
-            if kept < 64 * 1024:  # keep the start; xmllint may repeat itself for a bad file
-                self._stderr.append(line)
-                kept += len(line)
+        self._validator = XmllintValidator(xsd, source=source, executable=executable)
 
     def write(self, data: bytes) -> int:
-        if self._error is not None:
-            raise self._error
+        self._validator.feed(data)  # raises at once if the child already found something
         n = self._out.write(data)
-        try:
-            self._proc.stdin.write(data)
-        except (BrokenPipeError, ValueError):  # the child stopped early: it found something
-            self._error = self._finish() or MalformedInput("xmllint stopped reading", source=self.source)
-            raise self._error from None
         return len(data) if n is None else n
 
     def flush(self) -> None:
         self._out.flush()
 
-    def _finish(self) -> FormatError | None:
-        try:
-            self._proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        code = self._proc.wait()
-        self._drain.join()
-        said = b"".join(self._stderr).decode("utf-8", "replace")
-        if code == 0 and "fails to validate" not in said and "failed to parse" not in said:
-            return None
-        return _xmllint_error(said, code, self.source)
-
     def close(self) -> None:
         """Wait for the child; raise the :class:`FormatError` it reported, if any."""
-        if self._proc.returncode is None:
-            self._error = self._error or self._finish()
-        if self._error is not None:
-            raise self._error
+        self._validator.close()
 
     def __enter__(self) -> "XmllintTee":
         return self
@@ -185,25 +162,5 @@ class XmllintTee:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.close()
-        elif self._proc.returncode is None:  # the writer failed: its error wins
-            self._proc.kill()
-            self._proc.wait()
-            self._drain.join()
-
-
-_XMLLINT_LINE = re.compile(r"^-:(\d+): (.*)$", re.MULTILINE)
-
-
-def _xmllint_error(said: str, code: int, source: str) -> FormatError:
-    """xmllint's complaint as our error: the first ``-:LINE: ...`` message, else its summary."""
-    for m in _XMLLINT_LINE.finditer(said):
-        line, message = int(m.group(1)), m.group(2).strip()
-        kind, _, detail = message.partition(" : ")
-        if "validity" in kind:
-            return SchemaViolation(f"breaks the XSD (xmllint): {detail or message}", source=source, line=line)
-        return MalformedInput(f"not well-formed XML (xmllint): {detail or message}", source=source, line=line)
-    summary = " ".join(line.strip() for line in said.splitlines()
-                       if line.strip() and not line.startswith("Unimplemented block"))[:500]
-    if "failed to parse" in said:
-        return MalformedInput(f"not well-formed XML (xmllint): {summary}", source=source)
-    return SchemaViolation(f"xmllint exited with {code}: {summary or 'no message'}", source=source)
+        else:  # the writer failed: its error wins
+            self._validator.kill()

@@ -7,6 +7,7 @@
 * :class:`formats.xsd.XmllintTee`, the opt-in concurrent validation of a writer's output.
 """
 
+import gc
 import io
 
 import pytest
@@ -219,6 +220,98 @@ def test_xmllint_tee_lets_the_writer_error_through():
         with XmllintTee(io.BytesIO(), xsd_path("pain.001.001.09"), source="p.xml") as sink:
             sink.write(b"<?xml version='1.0'?>")
             1 / 0
+
+
+# --------------------------------------------------------------------------- readers beside xmllint
+
+def _long_camt054(n: int = 1500) -> bytes:
+    """A camt.054 of ``n`` entries, one entry per line, far longer than one 64 KiB read."""
+    data = _camt054_bytes(sample_entries(n, batch=7)).replace(b"</Ntry><Ntry>", b"</Ntry>\n<Ntry>")
+    assert len(data) > 4 * 65536
+    return data
+
+
+def _xmllint_children() -> list[str]:
+    import os
+
+    pids = []
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/children") as f:
+            pids += f.read().split()
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                out.append(f.read().strip())
+        except OSError:
+            continue
+    return [c for c in out if c == "xmllint"]
+
+
+@needs_xmllint
+def test_a_long_document_is_validated_by_xmllint_with_the_line_of_the_violation():
+    """Beside xmllint the reader names the line that breaks the XSD; the in-process streaming
+    validator cannot (it says "after line N")."""
+    data = _long_camt054()
+    lines = data.split(b"\n")
+    target = next(i for i, ln in enumerate(lines) if i > 100 and b"<Nm>" in ln)
+    lines[target] = lines[target].replace(b"<Nm>", b"<Nm>" + "名".encode() * 141, 1)  # Max140Text
+    bad = b"\n".join(lines)
+    with pytest.raises(SchemaViolation) as info:
+        list(open_camt054(io.BytesIO(bad), source="long.xml"))
+    assert info.value.source == "long.xml" and info.value.line == target + 1
+    assert info.value.field == "Nm" and "(xmllint)" in info.value.message
+    del info
+    gc.collect()  # the reader that raised is gone: its xmllint with it
+    assert _xmllint_children() == []
+
+
+@needs_xmllint
+def test_a_long_valid_document_reads_the_same_beside_xmllint_as_in_process():
+    from formats.xsd import schema_for
+
+    data = _long_camt054()
+    beside = list(open_camt054(io.BytesIO(data), source="long.xml"))
+    in_process = list(open_camt054(io.BytesIO(data), source="long.xml", schema=schema_for("camt.054.001.08")))
+    assert len(beside) == 1500 and beside == in_process
+
+
+@needs_xmllint
+@pytest.mark.parametrize("damage", ["truncate", "ampersand", "mismatch"])
+def test_a_long_broken_document_is_refused_beside_xmllint(damage):
+    data = _long_camt054()
+    if damage == "truncate":
+        data = data[: len(data) * 2 // 3]
+    elif damage == "ampersand":
+        data = data[:200_000] + data[200_000:].replace(b"<Nm>", b"<Nm>a & b", 1)
+    else:
+        data = data[:200_000] + data[200_000:].replace(b"</Nm>", b"</Name>", 1)
+    with pytest.raises(MalformedInput) as info:
+        list(open_camt054(io.BytesIO(data), source="broken.xml"))
+    assert info.value.source == "broken.xml" and info.value.line
+    del info
+    gc.collect()
+    assert _xmllint_children() == []
+
+
+@needs_xmllint
+def test_a_reader_stopped_early_leaves_no_xmllint_behind():
+    reader = open_camt054(io.BytesIO(_long_camt054()), source="long.xml")
+    first = next(iter(reader))
+    assert first.end_to_end_id and _xmllint_children() == ["xmllint"]
+    reader._events.close()
+    assert _xmllint_children() == []
+
+
+def test_without_xmllint_a_long_document_is_validated_in_process(monkeypatch):
+    import formats.xmllint
+
+    monkeypatch.setattr(formats.xmllint, "xmllint_executable", lambda: None)
+    data = _long_camt054().replace(b"<Nm>", b"<Nm>" + "名".encode() * 141, 1)
+    with pytest.raises(SchemaViolation) as info:
+        list(open_camt054(io.BytesIO(data), source="long.xml"))
+    assert "(xmllint)" not in info.value.message and info.value.field == "Nm"
+    assert _xmllint_children() == []
 
 
 # --- pain.001: the reader's one-pass plan gives exactly what the path look-ups give ---------------------
