@@ -113,6 +113,32 @@ def test_crafted_requests_cannot_revive_the_original(engine, cfg, vault):
                                          resubmission_of=ids[0])])
 
 
+def test_one_statement_with_one_event_out_of_order_is_refused_whole(engine, cfg, vault):
+    """Art. 22: the guard checks every row of a many-row INSERT (PostgreSQL checks the statement's rows
+    together, SQLite row by row): events of one item in order pass; one wrong row refuses them all."""
+    from reconciliation.apply import latest_states
+
+    b, ids, body = failed_batch(engine, cfg, vault)
+    insert = sa.text("INSERT INTO item_events (item_id, state, at, source) VALUES (:i, :s, :t, 'x')")
+    with Session(engine) as s, s.begin(), pytest.raises(IntegrityError, match="lifecycle"):
+        s.execute(insert, [{"i": ids[0], "s": "returned", "t": T0}, {"i": ids[1], "s": "validated", "t": T0}])
+    fresh = resubmit(engine, cfg, vault, b, corrections([body[0]], [e2e(engine, ids[0])]))
+    new = next(iter(fresh.links))
+    count = sa.select(sa.func.count()).select_from(ItemEvent)
+    with Session(engine) as s:
+        before = s.scalar(count)
+    three = sa.text("INSERT INTO item_events (item_id, state, at, source) VALUES "
+                    "(:i, 'sent', :t, 'x'), (:i, 'settled', :t, 'x'), (:i, 'validated', :t, 'x')")
+    with Session(engine) as s, s.begin(), pytest.raises(IntegrityError, match="lifecycle"):
+        s.execute(three, {"i": new, "t": T0})
+    with Session(engine) as s, s.begin():
+        assert s.scalar(count) == before
+        s.execute(sa.text("INSERT INTO item_events (item_id, state, at, source) VALUES "
+                          "(:i, 'sent', :t, 'x'), (:i, 'settled', :t, 'x')"), {"i": new, "t": T0})
+    with Session(engine) as s:
+        assert latest_states(s, [new]) == {new: "settled"} and s.scalar(count) == before + 2
+
+
 def test_the_guard_table_is_the_lifecycle_table(engine):
     """Art. 22: the database's copy of the transition table equals reconciliation.lifecycle.TRANSITIONS."""
     with engine.connect() as c:
