@@ -195,7 +195,7 @@ def run_case(n: int, db: str, work: Path) -> dict:
     bank_proc.start()  # the bank is its own running system before the roster arrives (not timed)
     assert bank.recv() == "ready"
     cal = WorkingDayCalendar.from_dir(DEFAULT_CALENDAR_DIR)
-    times = {}
+    times, sub = {}, {}
     rss_setup = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     cpu = {}
@@ -213,6 +213,7 @@ def run_case(n: int, db: str, work: Path) -> dict:
     t = time.perf_counter()
     with Session(engine) as s, s.begin():
         plan_files(s, cfg, now=now(), calendar=cal)
+    sub["plan files"] = time.perf_counter() - t
     taken: dict[str, int] = {}
 
     def delivered(block: bool) -> None:
@@ -239,8 +240,10 @@ def run_case(n: int, db: str, work: Path) -> dict:
     t = time.perf_counter()
     bank.send(("days", 4))  # four working days of reports
     _, seconds, reports = bank.recv()
+    sub["bank writes its reports"] = time.perf_counter() - t
     clock.advance(seconds - clock.seconds())
     names = [nm for nm, _p, _s in reports]
+    t_apply = time.perf_counter()
     with Session(engine) as s, s.begin():
         rows = [store_inbound(s, bank_id=BANK, name=nm, data=Path(path).read_bytes(), signature=sig,
                               inbound_dir=work / "inbound", now=now())[0].id
@@ -249,6 +252,7 @@ def run_case(n: int, db: str, work: Path) -> dict:
         with Session(engine) as s, s.begin():
             process_inbound(s, cfg, s.get(InboundFile, row_id), vault=vault, now=now())
     times["reports applied"] = time.perf_counter() - t
+    sub["store and apply reports"] = time.perf_counter() - t_apply
     cpu["reports applied"] = time.process_time() - c0
     bank.send(("stop",))
     _, bank_cpu, bank_rss = bank.recv()
@@ -262,6 +266,7 @@ def run_case(n: int, db: str, work: Path) -> dict:
         with admin.connect() as c:
             c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     return {"n": n, "db": db, "stages_s": {k: round(v, 2) for k, v in times.items()}, "total_s": round(total, 2),
+            "substages_s": {k: round(v, 2) for k, v in sub.items()},
             "cpu_s": {k: round(v, 2) for k, v in cpu.items()}, "bank_process_cpu_s": round(bank_cpu, 2),
             "bank_process_peak_rss_mb": round(bank_rss, 1), "load_avg": round(os.getloadavg()[0], 2),
             "items_per_s": round(n / total), "validated": validated, "sent": p.sent.count,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from gateway.calendar import WorkingDayCalendar
 from gateway.config.model import Bank, Config
+from gateway.db.engine import insert_rows
 from gateway.db.models import Item, ItemEvent, OutboundFile, OutboundFileItem, ReconException
 from gateway.dispatch.render import HELD_KIND
 from gateway.timeutil import local
@@ -64,7 +65,7 @@ def plan_files(session: Session, cfg: Config, *, now: dt.datetime, calendar: Wor
     """
     planned: list[PlannedFile] = []
     current: dict | None = None
-    links: list[dict] = []
+    links: list[tuple[int, int, int]] = []
 
     def close() -> None:
         nonlocal current
@@ -78,7 +79,7 @@ def plan_files(session: Session, cfg: Config, *, now: dt.datetime, calendar: Wor
 
     def flush_links() -> None:
         if links:
-            session.execute(sa.insert(OutboundFileItem), links)
+            insert_rows(session.connection(), OutboundFileItem.__table__, ("file_id", "seq_in_file", "item_id"), links)
             links.clear()
 
     for item_id, batch_id, bank_id, amount_fen in session.execute(_last_states_validated(session)):
@@ -106,7 +107,7 @@ def plan_files(session: Session, cfg: Config, *, now: dt.datetime, calendar: Wor
             current = {"key": (bank_id, batch_id), "file": f, "count": 0, "total": 0}
         current["count"] += 1
         current["total"] += amount_fen
-        links.append({"file_id": current["file"].id, "seq_in_file": current["count"], "item_id": item_id})
+        links.append((current["file"].id, current["count"], item_id))
         if len(links) >= 5000:
             flush_links()
     flush_links()
