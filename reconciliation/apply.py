@@ -106,10 +106,9 @@ class _Batchwriter:
             t = ItemBankDate.__table__
             known = {tuple(r) for r in conn.execute(sa.select(t.c.item_id, t.c.state).where(
                 in_values(conn.dialect.name, t.c.item_id, {i for i, _s in self.bank_dates})))}
-            rows = [dict(item_id=i, state=st, bank_date=day, inbound_file_id=self.file_id, recorded_at=self.now)
-                    for (i, st), day in self.bank_dates.items() if (i, st) not in known]
-            if rows:
-                conn.execute(t.insert(), rows)
+            insert_rows(conn, t, ("item_id", "state", "bank_date", "inbound_file_id", "recorded_at"),
+                        [(i, st, day, self.file_id, self.now)
+                         for (i, st), day in self.bank_dates.items() if (i, st) not in known])
         self.events.clear()
         self.exceptions.clear()
         self.bank_dates.clear()
