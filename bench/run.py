@@ -25,7 +25,7 @@ BENCHES = {
     "bench_simulator.py": {"quick": None, "default": [], "full": ["--full"]},
     "bench_rules.py": {"quick": ["--sizes", "2000"], "default": [], "full": []},
     "bench_recon.py": {"quick": ["--sizes", "2000"], "default": [], "full": []},
-    "bench_e2e.py": {"quick": ["--sizes", "2000"], "default": [], "full": ["--full"]},
+    "bench_e2e.py": {"quick": ["--sizes", "2000"], "default": ["--full"], "full": ["--full"]},
 }
 
 
