@@ -120,7 +120,7 @@ def _driven(batch_id_col):
     planner finds the chunk's items by their hash index and each one's batch by its key. Joined on
     the bare column, SQLite (without statistics for a batch it is still writing) started from the
     batches of the period and walked ``ix_items_batch_id`` through every item of the batch being
-    submitted, once per chunk: quadratic in the roster (1M items: 165 s instead of about 70)."""
+    submitted, once per chunk: quadratic in the roster (a 1M-item intake took 165 s, now 123 s)."""
     return batch_id_col + 0
 
 
