@@ -257,11 +257,11 @@ def safe_iterparse(
     guarded = GuardedStream(stream, source=source, max_bytes=max_bytes)
     chunk = guarded.read(_CHUNK)  # raises FormatError (size, DOCTYPE, encoding, broken stream)
     external = None
-    if schema is not None and not isinstance(schema, etree.XMLSchema):  # is there more than one read?
-        while 0 < len(chunk) < _CHUNK and (more := guarded.read(_CHUNK - len(chunk))):
-            chunk += more
     if schema is not None and not isinstance(schema, etree.XMLSchema):  # an official XSD file
         from formats.xmllint import XmllintValidator, xmllint_executable
+
+        while 0 < len(chunk) < _CHUNK and (more := guarded.read(_CHUNK - len(chunk))):
+            chunk += more  # is there more than one read?
 
         executable = xmllint_executable() if len(chunk) == _CHUNK else None
         if executable:
