@@ -26,7 +26,7 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     # the first 64 MB of the file read through the kernel's page cache without copies (the rule
     # engine's look-ups probe large indexes); bounded, because mapped pages count in the process's
-    # resident memory: 256 MB of them were half a million-item run's 512 MB
+    # resident memory: in a run of a million items, 256 MB of them were half the 512 MB budget
     cur.execute("PRAGMA mmap_size=67108864")
     cur.close()
 
@@ -57,7 +57,7 @@ def insert_rows(conn, table, columns: tuple[str, ...], rows: list[tuple]) -> Non
     without SQLAlchemy's per-row parameter processing: for the append-only bulk writes (items and
     their events), where that processing costs more than the database. Values are what the column
     types take: int, str, bytes, None, ``datetime.date``/``datetime``. On PostgreSQL the rows
-    go in with ``COPY … FROM STDIN`` on the same connection and transaction (row triggers fire as
+    go in with ``COPY … FROM STDIN`` on the same connection and transaction (its triggers fire as
     for an INSERT).
     """
     if not rows:
