@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -88,6 +89,19 @@ def _sign_raw(private_key, data: bytes) -> tuple[bytes, str]:
     raise FormatError(f"unsupported signing key type {type(private_key).__name__}", field="key")
 
 
+@functools.lru_cache(maxsize=8)
+def _signer(key_pem: bytes, cert_pem: bytes):
+    """The loaded key and certificate of a signer, kept for the next file: loading an RSA key checks
+    it, which costs more than signing a small file, and a gateway or bank signs hundreds an hour with
+    the same one. Keyed by the PEM bytes themselves, so a rotated key is loaded afresh."""
+    try:
+        private_key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise FormatError(f"signing key is not an unencrypted PEM private key: {exc}", field="key") from None
+    cert = _load_cert(cert_pem, what="cert")
+    return private_key, asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
 def sign_detached(
     chunks: Iterable[bytes], key_pem: bytes, cert_pem: bytes, *, signing_time: dt.datetime
 ) -> bytes:
@@ -101,13 +115,7 @@ def sign_detached(
     """
     if signing_time.tzinfo is None:
         raise FormatError("signing_time must be timezone-aware", field="signing_time", value=signing_time)
-    try:
-        private_key = serialization.load_pem_private_key(key_pem, password=None)
-    except (ValueError, TypeError) as exc:
-        raise FormatError(f"signing key is not an unencrypted PEM private key: {exc}", field="key") from None
-    cert = _load_cert(cert_pem, what="cert")
-    asn1_cert = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
-
+    private_key, asn1_cert = _signer(bytes(key_pem), bytes(cert_pem))
     digest = _digest_chunks(chunks, "sha256")
     signed_attrs = cms.CMSAttributes(
         [

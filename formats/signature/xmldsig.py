@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 
 from cryptography import x509
@@ -69,6 +70,7 @@ def _local(tag: object) -> str:
     return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
+@functools.lru_cache(maxsize=8)  # loading an RSA key checks it: dearer than signing one file
 def _load_key(key_pem: bytes):
     try:
         key = serialization.load_pem_private_key(key_pem, password=None)
