@@ -13,19 +13,17 @@ from sqlalchemy.orm import Session
 
 from formats.errors import FormatError
 from formats.flatfile.reader import open_flat
-from formats.iso20022.camt053 import open_camt053
-from formats.iso20022.camt054 import open_camt054
 from formats.iso20022.detect import detect
-from formats.iso20022.pain002 import open_pain002
 from formats.signature import get_scheme
 from gateway import audit
 from gateway.config.model import Config
 from gateway.db.models import InboundFile, ReconException
+from gateway.inbound import report_worker
 from gateway.inbound.store import stored_signature
 from gateway.keys import load_bank_pin
 from gateway.privacy import PiiVault
 from reconciliation.apply import ApplyStats, apply_outcomes
-from reconciliation.outcomes import from_entries, from_flat_results, from_status_report
+from reconciliation.outcomes import from_flat_results
 
 MSG_ID = re.compile(r"YKT\d{18}")
 
@@ -51,13 +49,8 @@ def _verified_content(bank, data: bytes, signature: bytes | None, source: str, p
 def _outcomes(cfg: Config, bank, name: str, content: bytes):
     kind = detect(content[:4096])
     source = name
-    if kind.startswith("pain.002"):
-        r = open_pain002(io.BytesIO(content), source=source)
-        return kind, from_status_report(r.header, r)
-    if kind.startswith("camt.054"):
-        return kind, from_entries(open_camt054(io.BytesIO(content), source=source))
-    if kind.startswith("camt.053"):
-        return kind, from_entries(open_camt053(io.BytesIO(content), source=source))
+    if kind.startswith(report_worker.KINDS):
+        return kind, report_worker.WORKER.outcomes(kind, content, source)  # a long one is read beside the apply
     if kind == "flatfile" and bank.layout_name:
         layout = cfg.layouts[bank.layout_name]
         m = MSG_ID.search(name)

@@ -72,3 +72,24 @@ def test_unsigned_report_refused_but_kept(world, db_url, tmp_path, monkeypatch):
     assert r.exit_code == 1 and "REFUSED" in r.output
     kept = list((tmp_path / "var" / "inbound" / "icbc-cq").rglob("*BANK-2.xml"))
     assert kept and kept[0].read_bytes() == f.read_bytes()
+
+
+def test_a_report_read_by_the_report_worker_applies_the_same(world, db_url, tmp_path, monkeypatch):
+    """The path a long report takes (issue 6): read in the worker process while the apply matches."""
+    from gateway.inbound import report_worker
+
+    worker = report_worker.ReportWorker(min_bytes=0)  # this short report through the worker too
+    monkeypatch.setattr(report_worker, "WORKER", worker)
+    monkeypatch.chdir(tmp_path)
+    d, cfg_dir, keys = world
+    f = tmp_path / "BANK-1.xml"
+    f.write_bytes(pain002(d, keys))
+    try:
+        r = run(cfg_dir, db_url, "recon", "import", f, "--bank", "icbc-cq")
+        assert worker.pid is not None  # it did the reading, and stays for the next report
+    finally:
+        worker.stop()
+    assert r.exit_code == 0, r.output
+    assert "applied BANK-1.xml: 3 change(s)" in r.output
+    proof = run(cfg_dir, db_url, "--json", "recon", "batch", str(d.batch_id))
+    assert '"balances": true' in proof.output.replace("True", "true")
