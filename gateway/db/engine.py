@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import types as sa_types
 from sqlalchemy.orm import sessionmaker
 
@@ -89,10 +90,15 @@ def insert_rows(conn, table, columns: tuple[str, ...], rows: list[tuple]) -> Non
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
         # COPY: one stream of rows, no per-row statement round in the server or the driver
         cols = ", ".join(quote(c) for c in columns)
-        with conn.connection.driver_connection.cursor() as cur:
-            with cur.copy(f"COPY {quote(table.name)} ({cols}) FROM STDIN") as copy:
-                for r in rows:
-                    copy.write_row(r)
+        sql = f"COPY {quote(table.name)} ({cols}) FROM STDIN"
+        dbapi = conn.dialect.loaded_dbapi
+        try:
+            with conn.connection.driver_connection.cursor() as cur:
+                with cur.copy(sql) as copy:
+                    for r in rows:
+                        copy.write_row(r)
+        except dbapi.Error as e:  # as SQLAlchemy raises it for any other statement (IntegrityError, ...)
+            raise sa_exc.DBAPIError.instance(sql, None, e, dbapi.Error) from e
         return
     if dialect.paramstyle == "qmark":
         marks = ", ".join("?" for _ in columns)

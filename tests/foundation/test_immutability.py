@@ -74,3 +74,51 @@ def test_the_rekey_window_does_not_let_a_ciphertext_move_between_rows(engine, wi
             conn.execute(sa.text("UPDATE items SET account_enc = :b WHERE id = 1"), {"b": b"\x02k1\0\0\0\0\0\0" + b"\0" * 28})
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT account_enc FROM items WHERE id = 1")).scalar_one() == b"\x00"
+
+
+def _outbound_file(conn) -> None:
+    conn.execute(sa.text(
+        "INSERT INTO outbound_files (id, bank_id, batch_id, msg_id, name, item_count, total_fen, created_at,"
+        " requested_execution_date, state, attempts) VALUES (1, 'cqrcb-fj', 1, 'M1', 'F1', 1, 150000, :now,"
+        " :day, 'planned', 0)"), {"now": NOW, "day": NOW.date()})
+
+
+@pytest.mark.parametrize("table, columns, good, bad", [
+    ("item_events", ("item_id", "state", "at", "source"), (1, "validated", NOW, "v"), (2, "submitted", NOW, "x")),
+    ("item_bank_dates", ("item_id", "state", "bank_date", "recorded_at"), (1, "settled", NOW.date(), NOW),
+     (2, "settled", NOW.date(), NOW)),
+    ("outbound_file_items", ("file_id", "seq_in_file", "item_id"), (1, 1, 1), (1, 2, 2)),
+])
+@pytest.mark.parametrize("how", ["sql", "bulk"])
+def test_a_reference_to_an_item_that_does_not_exist_is_refused(engine, table, columns, good, bad, how):
+    """Every event, bank date and file link names an item that exists (on PostgreSQL checked once per
+    statement since migration 0012, on SQLite by the foreign key): a statement with one bad row among
+    good ones is refused whole, with the same IntegrityError."""
+    from sqlalchemy.exc import IntegrityError
+
+    from gateway.db.engine import insert_rows
+
+    with engine.begin() as conn:
+        _insert_batch_with_item(conn)
+        if table == "outbound_file_items":
+            conn.execute(sa.text("INSERT INTO item_events (item_id, state, at, source) VALUES (1, 'validated', :n, 'v')"),
+                         {"n": NOW})
+            _outbound_file(conn)
+    before = _count(engine, table)
+    with pytest.raises(IntegrityError):
+        with engine.begin() as conn:
+            if how == "bulk":  # COPY on PostgreSQL
+                insert_rows(conn, sa.Table(table, sa.MetaData(), autoload_with=conn), columns, [good, bad])
+            else:
+                marks = ", ".join(f":{c}" for c in columns)
+                conn.execute(sa.text(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"),
+                             [dict(zip(columns, good)), dict(zip(columns, bad))])
+    assert _count(engine, table) == before
+    with engine.begin() as conn:  # the good row alone is taken
+        insert_rows(conn, sa.Table(table, sa.MetaData(), autoload_with=conn), columns, [good])
+    assert _count(engine, table) == before + 1
+
+
+def _count(engine, table: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()

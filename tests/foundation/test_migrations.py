@@ -20,10 +20,22 @@ def test_models_match_migrated_schema(engine):
 
     def op(d):
         return (d[0] if isinstance(d, tuple) else d[0][0])
-    missing = [d for d in diff if op(d).startswith(("add_", "modify_"))]
+    missing = [d for d in diff if op(d).startswith(("add_", "modify_")) and not _checked_set_wise(engine, d)]
     # tables and indexes that exist only in migrations (Core tables of audit, rekey window, …) are fine;
     # something a model declares that no migration creates is not
     assert not missing, missing
+
+
+SET_WISE = {("item_events", "items.id"), ("item_bank_dates", "items.id"), ("outbound_file_items", "items.id")}
+
+
+def _checked_set_wise(engine, d) -> bool:
+    """On PostgreSQL these references are checked by a statement trigger instead of a foreign key
+    (migration 0012); test_immutability shows an orphan refused on both databases."""
+    if engine.dialect.name != "postgresql" or not isinstance(d, tuple) or d[0] != "add_fk":
+        return False
+    fk = d[1]
+    return {(fk.parent.name, e.target_fullname) for e in fk.elements} <= SET_WISE
 
 
 def test_single_head_and_full_downgrade(tmp_path):
