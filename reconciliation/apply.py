@@ -30,7 +30,7 @@ from reconciliation.lifecycle import (IllegalTransition, REJECTED_BY_VALIDATION,
                                       VALIDATED, check_transition)
 from reconciliation.outcomes import BY_FILE_SEQ, FileOutcome, Outcome
 
-CHUNK = 1000
+CHUNK = 1000  # outcomes matched at a time: small enough that the report worker reads the next ones meanwhile
 _EVENT_COLUMNS = ("item_id", "state", "at", "source", "reason_code", "reason_text", "inbound_file_id", "bank_date")
 
 UNKNOWN_REFERENCE = "unknown_reference"

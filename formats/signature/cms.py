@@ -115,7 +115,10 @@ def sign_detached(
     """
     if signing_time.tzinfo is None:
         raise FormatError("signing_time must be timezone-aware", field="signing_time", value=signing_time)
-    private_key, asn1_cert = _signer(bytes(key_pem), bytes(cert_pem))
+    try:
+        private_key, asn1_cert = _signer(bytes(key_pem), bytes(cert_pem))
+    except TypeError:  # a str or other non-bytes value
+        raise FormatError("signing key and certificate must be PEM bytes", field="key") from None
     digest = _digest_chunks(chunks, "sha256")
     signed_attrs = cms.CMSAttributes(
         [

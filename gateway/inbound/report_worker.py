@@ -201,7 +201,7 @@ class ReportWorker:
         try:
             self._proc = subprocess.Popen([sys.executable, "-m", __name__, str(theirs.fileno())],
                                           pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env,
-                                          close_fds=True)
+                                          close_fds=True, start_new_session=True)  # a terminal's Ctrl-C is ours
         finally:
             theirs.close()
         self._conn = Connection(ours.detach())
