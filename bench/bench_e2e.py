@@ -10,7 +10,8 @@ the whole process, set-up included) is its own. The bank is the simulator's core
 the gateway delivers it: the network is measured by the transport tests, this measures the work.
 The gateway's own helpers run as they do in service: xmllint children check long documents against
 the XSD, and the report worker reads each long report while the gateway applies it; their CPU (with the
-bank's) is reported beside the gateway's. Peak memory is the gateway process's own.
+bank's) is reported beside the gateway's. Peak memory is the gateway process's own;
+the report worker's is reported beside it.
 Stages and sub-stages are timed separately; the end-to-end rate counts every stage.
 Targets (:func:`targets_for`): >= 8,000 items/s, peak <= 512 MB, every item accounted for, and time
 linear in N (time per item at 1M at most 1.25 x that at 100k). Results: bench/results/e2e.json
@@ -266,6 +267,7 @@ def run_case(n: int, db: str, work: Path) -> dict:
     bank_proc.join()
     from gateway.inbound.report_worker import WORKER
 
+    worker_peak = _peak_rss_mb(WORKER.pid)
     WORKER.stop()  # reaped, so that its CPU shows among the children's
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     total = sum(times.values())
@@ -285,7 +287,16 @@ def run_case(n: int, db: str, work: Path) -> dict:
             "balances": p.balances, "reports": len(names), "reports_refused": refused,
             "findings_rejected": n - validated - 0, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "peak_rss_after_setup_mb": round(rss_setup, 1),
-            "helpers_cpu_s": round(children.ru_utime + children.ru_stime, 2)}
+            "helpers_cpu_s": round(children.ru_utime + children.ru_stime, 2), "report_worker_peak_rss_mb": worker_peak}
+
+
+def _peak_rss_mb(pid: int | None) -> float | None:
+    """A live process's peak resident memory (VmHWM), or None."""
+    try:
+        line = next(ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines() if ln.startswith("VmHWM:"))
+    except (OSError, StopIteration, TypeError):
+        return None
+    return round(int(line.split()[1]) / 1024, 1)
 
 
 TARGET_RATE, TARGET_MB, LINEAR = 8000, 512, 1.25  # items/s each size; MB; per-item time growth 100k -> 1M
