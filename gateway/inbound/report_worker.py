@@ -13,8 +13,8 @@ Promises:
   point, so a report is applied or refused exactly as it would be without it.
 * Memory stays flat: outcomes cross in chunks of :data:`CHUNK`, at most :data:`AHEAD` chunks
   ahead of the apply; the worker waits while they are not taken.
-* Nothing is lost if the worker dies: the rest of the report is read in-process, after the
-  outcomes already handed over.
+* Nothing is lost if the worker dies, or says nothing for :data:`STALL_S` seconds (it is then
+  stopped): the rest of the report is read in-process, after the outcomes already handed over.
 * A caller that stops early (an error while applying) leaves no worker reading on: that worker
   is stopped, and the next report starts a new one.
 * One report at a time uses the worker; a report that arrives meanwhile is read in-process, as
@@ -42,10 +42,10 @@ from formats.errors import FormatError
 
 log = logging.getLogger(__name__)
 
-MIN_BYTES = 1 << 20  # about 2,000 pain.002 lines: below this the in-process read is quicker than handing over
+MIN_BYTES = 1 << 20  # about 4,500 pain.002 lines: below this the in-process read is quicker than handing over
 CHUNK = 1000
 STALL_S = 120  # a worker silent this long is stopped and the report read in-process
-AHEAD = 16  # chunks read ahead of the apply: it takes 5,000 outcomes at a time, then matches them
+AHEAD = 16  # chunks read ahead of the apply (16,000 outcomes, a few MB), while it matches the ones it took
 KINDS = ("pain.002", "camt.053", "camt.054")
 
 
