@@ -34,8 +34,10 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
+# one pytest worker per core (pytest-xdist): each worker has its own PostgreSQL template database and
+# temporary folders, and the tests' servers take ephemeral ports, so the workers share nothing
 test: $(STAMP) system-deps
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 demo: $(STAMP) system-deps
 	$(VENV)/bin/ykt demo
