@@ -50,3 +50,14 @@ def test_single_head_and_full_downgrade(tmp_path):
     assert migrate.downgrade(url, "base") == "base"
     e = sa.create_engine(url)
     assert set(sa.inspect(e).get_table_names()) <= {"alembic_version"}
+
+
+def test_the_cli_and_the_gateway_start_without_loading_alembic():
+    """Alembic is loaded when a migration runs, not by every ``ykt`` command or gateway process (migrate.py)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, gateway.cli.main, gateway.db, gateway.service.cycle; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
