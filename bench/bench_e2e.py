@@ -3,10 +3,10 @@ and its reports applied, on SQLite and PostgreSQL.
 
     python bench/bench_e2e.py [--sizes 10000,100000] [--db sqlite,postgresql] [--full]
 
-``--full`` adds 1,000,000 (``make bench`` runs it: 25 minutes to an hour on a 2-core VM, about half of it
-the untimed set-up of a million registered people). Each case runs in a fresh subprocess so peak memory (ru_maxrss,
-the whole process, set-up included) is its own. The bank is the simulator's core for psbc-xs
-(pain.001 under CMS signatures; pain.002 and camt.053 back) in its own process, fed each file as
+``--full`` adds 1,000,000 (``make bench`` runs it: 25 minutes to an hour on a 2-core VM, about half
+of it the untimed set-up of a million registered people). Each case runs in a fresh subprocess so
+peak memory (ru_maxrss, the whole process, set-up included) is its own. The bank is the simulator's
+core for psbc-xs (pain.001 under CMS signatures; pain.002 and camt.053 back) in its own process, fed each file as
 the gateway delivers it: the network is measured by the transport tests, this measures the work.
 The gateway's own helpers run as they do in service: xmllint children check long documents against
 the XSD, and the report worker reads each long report while the gateway applies it; their CPU (with the

@@ -1,6 +1,8 @@
 """The migrations create everything the models declare (on SQLite and PostgreSQL), and downgrade cleanly."""
 
 import importlib
+import subprocess
+import sys
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -54,9 +56,6 @@ def test_single_head_and_full_downgrade(tmp_path):
 
 def test_the_cli_and_the_gateway_start_without_loading_alembic():
     """Alembic is loaded when a migration runs, not by every ``ykt`` command or gateway process (migrate.py)."""
-    import subprocess
-    import sys
-
     code = ("import sys, gateway.cli.main, gateway.db, gateway.service.cycle; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
