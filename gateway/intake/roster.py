@@ -50,7 +50,7 @@ _ALIASES = {alias.lower(): key for key, aliases in COLUMNS.items() for alias in 
 MAX_ROWS = 2_000_000
 _ACCOUNT = re.compile(r"\d{6,32}")
 _NAME_BAD = re.compile(r"[\d<>\"'=;]")
-_ID_AS_NUMBER = re.compile(r"\d+\.?\d*[eE][+-]?\d+")
+_ID_AS_NUMBER = re.compile(r"\d+(?:\.\d*)?[eE][+-]?\d+")  # 5.00236E+17; one way to split the digits
 
 
 RosterProblem = RowProblem
@@ -195,7 +195,7 @@ def _header(cells: list, report: RosterReport) -> dict[str, int] | None:
 
 def _check_id(n: int, col: str, value: str, report: RosterReport) -> str | None:
     v = value.upper()
-    if _ID_AS_NUMBER.fullmatch(value) or (value.endswith(".0") and value[:-2].isdigit()):
+    if ("E" in v and _ID_AS_NUMBER.fullmatch(value)) or (value.endswith(".0") and value[:-2].isdigit()):
         report.problems.append(RosterProblem(n, col, value, "身份证号被 Excel 存成了数字，末几位已丢失；请把该列设为文本后重新录入",
                                              "the ID number was stored as a number and lost digits; format the column as text"))
         return None
