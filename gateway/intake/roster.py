@@ -33,6 +33,7 @@ from typing import BinaryIO, Iterator
 
 from gateway.tabular import FileRefused, RowProblem
 from gateway.identity import InvalidResidentId, validate_resident_id
+from gateway.packed import PackedMap
 
 COLUMNS = {
     "name": ("姓名", "name"),
@@ -245,7 +246,7 @@ def read_roster(stream: BinaryIO | bytes, *, source: str, known_banks: dict[str,
     is_xlsx = data[:4] == b"PK\x03\x04"
     rows = _xlsx_rows(data, report) if is_xlsx else _csv_rows(data, report)
     header = None
-    seen: dict[int, int] = {}  # the ID as one exact integer (compact for 1M rows) -> first row
+    seen = PackedMap(8, 4)  # the ID as one exact 8-byte integer -> first row (packed: 1M rows in ~15 MB)
     count = 0
     problems = report.problems
     for n, cells in rows:
@@ -299,12 +300,11 @@ def read_roster(stream: BinaryIO | bytes, *, source: str, known_banks: dict[str,
                 proxy_id = _check_id(n, "代领人身份证号", proxy_raw, report)
         if id_number:
             key = int(id_number[:17]) * 11 + (10 if id_number[17] == "X" else int(id_number[17]))
-            first = seen.get(key)
+            first = seen.setdefault(key.to_bytes(8, "big"), n.to_bytes(4, "big"))
             if first is not None:
+                first = int.from_bytes(first, "big")
                 problems.append(RosterProblem(n, "身份证号", id_raw, f"与第 {first} 行重复",
                                               f"same person as row {first}: duplicate row"))
-            else:
-                seen[key] = n
         if len(problems) == before and not problems:
             yield RosterRow(n, name, id_number, account, bank, amount, unit, proxy_name or None,
                             proxy_id, remark or None)

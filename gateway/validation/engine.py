@@ -48,7 +48,7 @@ from gateway.db.models import Batch, Item, ItemEvent
 from gateway.privacy import PiiVault, mask_account, mask_id, mask_name
 from gateway.validation.checks import check_card_number, check_resident_id
 from gateway.validation.model import Candidate, Finding
-from gateway.validation.packed import PackedMap
+from gateway.packed import PackedMap
 from gateway.validation.rules import CATALOGUE, RuleSet, load_rule_sets, rule_set_for
 
 __all__ = ["validate", "load_rule_sets", "DEFAULT_CHUNK"]

@@ -1,33 +1,35 @@
 """``PackedMap``: an exact map from fixed-size byte keys to fixed-size byte values, about as many
 bytes per entry as the key and value themselves.
 
-The rule engine remembers, within one batch, every person it has seen, every account and who is paid
-into it, every household and its payees. In plain dicts of 128-bit integers that cost about 100 bytes
-per entry (the dict slot, the key object, the value object): 200 MB for a roster of a million people,
-which grew with the roster. Here each entry is its key and value bytes, packed one after another into
-one of 65,536 ``bytes`` buckets chosen by the key's first two bytes (keys are keyed hashes, so the
-buckets fill evenly): a million 20-byte entries take about 24 MB. A look-up finds the key in its
-bucket with ``bytes.find`` (a few hundred bytes at a million entries) and accepts only a match that
-starts on an entry boundary, so no key is ever mistaken for another.
+Reading a roster remembers every ID number it has seen; the rule engine remembers, within one batch,
+every person, every account and who is paid into it, every household and its payees. In plain dicts
+of integers that cost about 100 bytes per entry (the dict slot, the key object, the value object):
+100-200 MB for a roster of a million people. Here each entry is its key and value bytes, packed one
+after another into one of 65,536 ``bytes`` buckets chosen by the key's hash: a million 20-byte
+entries take about 24 MB. A look-up finds the key in its bucket with ``bytes.find`` (a few hundred
+bytes at a million entries) and accepts only a match that starts on an entry boundary, so no key is
+ever mistaken for another.
 """
 
 from __future__ import annotations
 
-_BUCKETS = 1 << 16
+BUCKETS = 1 << 16
 
 
 class PackedMap:
-    """Keys of exactly ``key_size`` bytes (at least 2; their first two bytes spread them over the
-    buckets, so they should be uniformly distributed, as keyed hashes are) to values of exactly
-    ``value_size`` bytes (0 makes it a set). Exact: no false hits, nothing evicted."""
+    """Keys of exactly ``key_size`` bytes to values of exactly ``value_size`` bytes (0 makes it a
+    set). Exact: no false hits, nothing evicted."""
 
-    __slots__ = ("_buckets", "_key_size", "_entry", "_len")
+    __slots__ = ("_buckets", "_mask", "_key_size", "_entry", "_len")
 
-    def __init__(self, key_size: int, value_size: int = 0):
-        if key_size < 2 or value_size < 0:
-            raise ValueError("key_size must be at least 2 bytes and value_size at least 0")
+    def __init__(self, key_size: int, value_size: int = 0, *, buckets: int = BUCKETS):
+        if key_size < 1 or value_size < 0:
+            raise ValueError("key_size must be at least 1 byte and value_size at least 0")
+        if buckets < 1 or buckets & (buckets - 1):
+            raise ValueError("buckets must be a power of two")
         self._key_size, self._entry = key_size, key_size + value_size
-        self._buckets: list[bytes] = [b""] * _BUCKETS
+        self._buckets: list[bytes] = [b""] * buckets
+        self._mask = buckets - 1
         self._len = 0
 
     def __len__(self) -> int:
@@ -45,7 +47,7 @@ class PackedMap:
 
     def get(self, key: bytes) -> bytes | None:
         """The value stored for ``key`` (``b""`` in a set), or None if it was never put."""
-        bucket = self._buckets[(key[0] << 8) | key[1]]
+        bucket = self._buckets[hash(key) & self._mask]
         i = self._at(bucket, key)
         return None if i < 0 else bucket[i + self._key_size:i + self._entry]
 
@@ -55,7 +57,7 @@ class PackedMap:
     def setdefault(self, key: bytes, value: bytes) -> bytes | None:
         """The value already stored for ``key``; if there is none, store ``value`` and return None.
         (Unlike ``dict.setdefault``, None tells the caller the key is new.)"""
-        b = (key[0] << 8) | key[1]
+        b = hash(key) & self._mask
         bucket = self._buckets[b]
         i = self._at(bucket, key)
         if i >= 0:
@@ -70,7 +72,7 @@ class PackedMap:
         """Store ``value`` for ``key``, replacing any earlier value."""
         if len(value) != self._entry - self._key_size:
             raise ValueError(f"value of {len(value)} bytes, expected {self._entry - self._key_size}")
-        b = (key[0] << 8) | key[1]
+        b = hash(key) & self._mask
         bucket = self._buckets[b]
         i = self._at(bucket, key)
         if i < 0:

@@ -1,8 +1,10 @@
-"""The rule engine's within-batch memory (:class:`PackedMap`): exact, and about the size of what it holds.
+"""The memory of roster reading and the rule engine (:class:`PackedMap`): exact, and about the size
+of what it holds.
 
-The within-batch rules [Art. 18: one person once per policy and period, one account for a plausible
-number of people, a plausible number of payees per household] remember every person of the roster;
-a wrong answer here is a person wrongly rejected as a duplicate, or a duplicate paid twice."""
+Reading a roster refuses an ID number that appears twice; the within-batch rules [Art. 18: one person
+once per policy and period, one account for a plausible number of people, a plausible number of
+payees per household] remember every person of the roster. A wrong answer here is a person wrongly
+rejected as a duplicate, or a duplicate paid twice."""
 
 import hashlib
 import random
@@ -10,7 +12,7 @@ import tracemalloc
 
 import pytest
 
-from gateway.validation.packed import PackedMap
+from gateway.packed import PackedMap
 
 
 def _keys(n: int, seed: int = 1) -> list[bytes]:
@@ -37,19 +39,22 @@ def test_it_answers_exactly_as_a_dict_does():
 
 
 def test_a_match_straddling_two_entries_is_not_a_key():
-    # two keys in one bucket (same first two bytes); the 16 bytes from offset 4 of the first entry's key
-    # through its value begin with the bucket's two bytes too, so ``find`` meets them first
-    k1 = b"\x00\x01\xaa\xbb\x00\x01" + bytes(range(10))
-    v1 = b"\x10\x11\x12\x13"
-    ghost = (k1 + v1)[4:20]
-    assert ghost[:2] == b"\x00\x01" and len(ghost) == 16
-    m = PackedMap(16, 4)
-    m.put(k1, v1)
-    assert m.get(ghost) is None and ghost not in m
-    m.put(ghost, b"\x00\x00\x00\x07")  # a real entry after it
-    assert m.get(ghost) == b"\x00\x00\x00\x07" and m.get(k1) == v1 and len(m) == 2
-    m.put(ghost, b"\x00\x00\x00\x08")  # replaced in place, the first entry untouched
-    assert m.get(ghost) == b"\x00\x00\x00\x08" and m.get(k1) == v1 and len(m) == 2
+    # one bucket of 2-byte keys with 1-byte values: across each entry boundary, the bytes of one
+    # entry's value and the next entry's key read as another key, which ``find`` meets first
+    m = PackedMap(2, 1, buckets=1)
+    rnd = random.Random(3)
+    entries = {rnd.randbytes(2): rnd.randbytes(1) for _ in range(3000)}
+    for k, v in entries.items():
+        m.put(k, v)
+    ghosts = {k[1:] + v for k, v in entries.items()} - set(entries)
+    assert ghosts  # the map's buckets hold these byte pairs across entry boundaries
+    assert all(m.get(g) is None for g in ghosts)
+    assert all(m.get(k) == v for k, v in entries.items()) and len(m) == len(entries)
+    g = next(iter(ghosts))
+    m.put(g, b"\x07")  # becomes a real entry; the others are untouched
+    m.put(g, b"\x08")  # replaced in place
+    assert m.get(g) == b"\x08" and len(m) == len(entries) + 1
+    assert all(m.get(k) == v for k, v in entries.items())
 
 
 def test_as_a_set():
@@ -70,7 +75,9 @@ def test_wrong_sizes_are_refused():
     with pytest.raises(ValueError, match="expected 4"):
         m.put(bytes(16), b"\x00")
     with pytest.raises(ValueError):
-        PackedMap(1)
+        PackedMap(0)
+    with pytest.raises(ValueError, match="power of two"):
+        PackedMap(16, buckets=1000)
 
 
 def test_half_a_million_people_take_about_their_own_bytes():
