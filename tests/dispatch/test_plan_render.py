@@ -92,6 +92,25 @@ def test_flat_file_bank_split_render_sign_deliver(engine, vault, keys, tmp_path)
         assert sent == 3
 
 
+def test_planning_streams_the_dispatchable_items_and_files_each_once(engine, vault, monkeypatch):
+    """The dispatchable items are read a few rows at a time while their file links are written
+    (a server-side cursor on PostgreSQL); every item still lands in exactly one file, in roster order."""
+    import gateway.dispatch.plan as plan
+
+    monkeypatch.setattr(plan, "FETCH", 4)  # 23 items: six fetches, links written between them
+    cfg = small_limits(load("config"), "cqrcb-fj", 5)
+    r = submit(engine, cfg, vault, rows(23))
+    with Session(engine) as s, s.begin():
+        planned = plan_files(s, cfg, now=NOW, calendar=CAL)
+    assert [p.item_count for p in planned] == [5, 5, 5, 5, 3]
+    with Session(engine) as s:
+        links = s.execute(sa.select(OutboundFileItem.file_id, OutboundFileItem.seq_in_file, Item.seq)
+                          .join(Item, Item.id == OutboundFileItem.item_id)
+                          .order_by(OutboundFileItem.file_id, OutboundFileItem.seq_in_file)).all()
+    assert [seq for _f, _s, seq in links] == list(range(2, 25))  # each item once, in roster order (row 1: header)
+    assert sum(p.total_fen for p in planned) == r.total_fen
+
+
 def test_pain001_bank_xsd_valid_and_signed(engine, vault, keys, tmp_path):
     cfg = load("config")
     submit(engine, cfg, vault, rows(4, bank="icbc-cq"))
