@@ -94,16 +94,22 @@ def test_a_reference_to_an_item_that_does_not_exist_is_refused(engine, table, co
     """Every event, bank date and file link names an item that exists (on PostgreSQL checked once per
     statement since migration 0012, on SQLite by the foreign key): a statement with one bad row among
     good ones is refused whole, with the same IntegrityError."""
-    from sqlalchemy.exc import IntegrityError
-
-    from gateway.db.engine import insert_rows
-
     with engine.begin() as conn:
         _insert_batch_with_item(conn)
         if table == "outbound_file_items":
             conn.execute(sa.text("INSERT INTO item_events (item_id, state, at, source) VALUES (1, 'validated', :n, 'v')"),
                          {"n": NOW})
             _outbound_file(conn)
+    _refused_whole_then_good_taken(engine, table, columns, good, bad, how)
+
+
+def _refused_whole_then_good_taken(engine, table, columns, good, bad, how) -> None:
+    """A statement (plain SQL, or COPY on PostgreSQL) of ``good`` and ``bad`` is refused with an
+    IntegrityError and writes nothing; ``good`` alone is then taken."""
+    from sqlalchemy.exc import IntegrityError
+
+    from gateway.db.engine import insert_rows
+
     before = _count(engine, table)
     with pytest.raises(IntegrityError):
         with engine.begin() as conn:
@@ -159,25 +165,9 @@ def test_a_reference_to_a_batch_or_bank_file_that_does_not_exist_is_refused(engi
     """Every item names its batch and every file link, event and bank date names the bank file it came
     with or went in (on PostgreSQL checked once per statement since migration 0013, on SQLite by the
     foreign key): one row naming batch or file 9, which does not exist, refuses its statement whole."""
-    from sqlalchemy.exc import IntegrityError
-
-    from gateway.db.engine import insert_rows
-
     with engine.begin() as conn:
         _two_validated_items_and_a_file_each_way(conn)
-    before = _count(engine, table)
-    with pytest.raises(IntegrityError):
-        with engine.begin() as conn:
-            if how == "bulk":  # COPY on PostgreSQL
-                insert_rows(conn, sa.Table(table, sa.MetaData(), autoload_with=conn), columns, [good, bad])
-            else:
-                marks = ", ".join(f":{c}" for c in columns)
-                conn.execute(sa.text(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"),
-                             [dict(zip(columns, good)), dict(zip(columns, bad))])
-    assert _count(engine, table) == before
-    with engine.begin() as conn:  # the good row alone is taken
-        insert_rows(conn, sa.Table(table, sa.MetaData(), autoload_with=conn), columns, [good])
-    assert _count(engine, table) == before + 1
+    _refused_whole_then_good_taken(engine, table, columns, good, bad, how)
 
 
 def test_a_file_link_moved_to_a_file_that_does_not_exist_is_refused(engine):
