@@ -362,7 +362,7 @@ def main() -> int:
             print(json.dumps(run_case(n, db, Path(tmp))))
         return 0
     sizes = [int(x) for x in args.sizes.split(",")] + ([1_000_000] if args.full else [])
-    from bench.run import machine
+    from bench.run import machine, reference_workload
 
     here = machine()
     print(f"machine: {here['cores']} x {here.get('cpu')}, reference workload {here['reference_workload_s']} s",
@@ -376,9 +376,12 @@ def main() -> int:
                 results.append({"n": n, "db": db, "error": out.stderr[-500:]})
                 continue
             res = json.loads(out.stdout.strip().splitlines()[-1])
+            # measured again after each case: a VM can slow down in the middle of a run
+            res["reference_workload_after_s"] = reference_workload()
             results.append(res)
             print(f"{db:<11}{n:>9}  {res['total_s']:>8.1f}s  {res['items_per_s']:>7}/s  peak {res['peak_rss_mb']:>6} MB  "
-                  f"balances={res['balances']}  {res['stages_s']}", flush=True)
+                  f"balances={res['balances']}  {res['stages_s']}  reference after {res['reference_workload_after_s']} s",
+                  flush=True)
     from bench.targets import finish
 
     return finish("e2e", targets_for(results), {"machine": here, "results": results}, ROOT / "bench" / "results" / "e2e.json")
